@@ -1,0 +1,222 @@
+"""Hash a whole library on all cores, surviving anything a file can do.
+
+The parent process walks the folders, answers unchanged files from the cache,
+and feeds the rest to a pool of worker processes (one per core).  Long videos
+are cut into time segments so that both cores work on a single film.  If a
+decoder crashes a worker outright, the pool is rebuilt and the files that were
+in flight are retried one at a time, so the culprit is named and the batch goes
+on.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from takeback.media import sniff
+from takeback.protect.cache import HashCache
+from takeback.protect.hash_file import HashOptions, Task, run_task
+from takeback.protect.results import FileResult, Status
+from takeback.protect.walk import Found, Problem, walk
+
+#: Videos longer than this are split across workers.
+SEGMENT_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class Progress:
+    total: int
+    done: int
+    last: FileResult | None
+
+
+@dataclass(slots=True)
+class BatchReport:
+    results: list[FileResult] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    def by_kind(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for r in self.results:
+            row = table.setdefault(r.kind, {s.value: 0 for s in Status})
+            row[r.status.value] += 1
+        return table
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status is Status.FAILED]
+
+
+def options_key(options: HashOptions) -> str:
+    return f"v1;exact={int(options.exact)};interval={options.interval:g};max_pixels={options.max_pixels}"
+
+
+def _worker_init() -> None:
+    # One process per core already: keep BLAS and codecs from oversubscribing.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    limit_mb = int(os.environ.get("TAKEBACK_WORKER_MEMORY_MB", "0") or 0)
+    if limit_mb > 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 2**20, limit_mb * 2**20))
+
+
+def _video_segments(path: str, workers: int, interval: float) -> list[Task]:
+    """Split a long video into [start, end) spans on sampling instants."""
+    from takeback.media.errors import MediaError
+    from takeback.media.video import probe
+
+    if workers < 2:
+        return [Task(path)]
+    try:
+        if sniff.kind_of_file(Path(path)) is not sniff.Kind.VIDEO:
+            return [Task(path)]
+        duration = probe(Path(path)).duration
+    except (OSError, MediaError):
+        return [Task(path)]  # the worker will report the problem properly
+    if duration < 2 * SEGMENT_SECONDS:
+        return [Task(path)]
+    count = min(workers, math.ceil(duration / SEGMENT_SECONDS))
+    step = math.ceil(duration / count / interval) * interval
+    bounds = [i * step for i in range(count)] + [None]
+    return [Task(path, start=float(bounds[i] or 0.0), end=bounds[i + 1], digests=(i == 0)) for i in range(count)]
+
+
+def _merge(parts: list[FileResult]) -> FileResult:
+    """One result from a video's segments (the first carries the digests)."""
+    head = parts[0]
+    if len(parts) == 1:
+        return head
+    ok = [p for p in parts if p.status is Status.HASHED]
+    if not ok or head.status is Status.FAILED:
+        return next(p for p in parts if p.status is Status.FAILED)
+    frames = {f.frame_number: f for p in ok for f in p.frames}
+    head.frames = [frames[k] for k in sorted(frames)]
+    bad = [p for p in parts if p.status is Status.FAILED]
+    warnings = [p.warning for p in ok if p.warning] + [f"part of the video failed: {p.reason}" for p in bad]
+    head.warning = "; ".join(warnings) or None
+    return head
+
+
+def hash_paths(
+    paths: list[Path],
+    options: HashOptions,
+    workers: int | None = None,
+    cache: HashCache | None = None,
+    force: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> BatchReport:
+    """Hash everything under `paths`; results come back in walk order.
+
+    `workers=0` runs in this process (no pool), which tests and tiny batches use.
+    """
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    key = options_key(options)
+    found: list[Found | Problem] = list(walk(paths))
+    report = BatchReport(results=[FileResult(path=f.path, status=Status.FAILED) for f in found])
+    pending: dict[int, list[Task]] = {}
+    done = 0
+
+    def finish(index: int, result: FileResult) -> None:
+        nonlocal done
+        report.results[index] = result
+        done += 1
+        if on_progress is not None:
+            on_progress(Progress(len(found), done, result))
+
+    for index, item in enumerate(found):
+        if isinstance(item, Problem):
+            finish(index, FileResult(path=item.path, status=Status.FAILED, error_code=item.code, reason=item.reason))
+            continue
+        if cache is not None and not force:
+            hit = cache.get(item.device, item.inode, item.size, item.mtime_ns, key, item.path)
+            if hit is not None:
+                finish(index, hit)
+                continue
+        pending[index] = _video_segments(item.path, workers, options.interval)
+
+    def store(index: int, result: FileResult) -> None:
+        item = found[index]
+        if cache is not None and isinstance(item, Found) and result.status is Status.HASHED and not result.warning:
+            cache.put(item.device, item.inode, item.size, item.mtime_ns, key, result)
+        finish(index, result)
+
+    if workers == 0:
+        for index, tasks in pending.items():
+            store(index, _merge([run_task(t, options) for t in tasks]))
+    else:
+        _run_pool(pending, options, workers, store)
+    if cache is not None:
+        cache.commit()
+    return report
+
+
+def _run_pool(
+    pending: dict[int, list[Task]],
+    options: HashOptions,
+    workers: int,
+    store: Callable[[int, FileResult], None],
+) -> None:
+    queue: list[tuple[int, int, Task]] = [(i, j, t) for i, tasks in pending.items() for j, t in enumerate(tasks)]
+    queue.reverse()  # pop() from the end keeps walk order
+    parts: dict[int, dict[int, FileResult]] = {i: {} for i in pending}
+    suspects: list[tuple[int, int, Task]] = []
+
+    def record(index: int, part: int, result: FileResult) -> None:
+        parts[index][part] = result
+        if len(parts[index]) == len(pending[index]):
+            store(index, _merge([parts[index][j] for j in range(len(pending[index]))]))
+
+    context = multiprocessing.get_context("spawn")
+    while queue or suspects:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+        try:
+            if suspects:
+                # After a crash: run the files that were in flight one by one.
+                index, part, task = suspects.pop()
+                try:
+                    record(index, part, pool.submit(run_task, task, options).result())
+                except BrokenProcessPool:
+                    record(index, part, _crashed(task))
+                continue
+            in_flight: dict[Future[FileResult], tuple[int, int, Task]] = {}
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < workers * 2:
+                        item = queue.pop()
+                        in_flight[pool.submit(run_task, item[2], options)] = item
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        index, part, _task = in_flight[future]
+                        outcome = future.result()  # raises BrokenProcessPool after a crash
+                        del in_flight[future]
+                        record(index, part, outcome)
+            except BrokenProcessPool:
+                suspects.extend(in_flight.values())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _crashed(task: Task) -> FileResult:
+    return FileResult(
+        path=task.path,
+        status=Status.FAILED,
+        error_code="crashed",
+        reason="the decoder crashed on this file",
+    )
+
+
+def summarise(results: Iterable[FileResult]) -> dict[str, int]:
+    totals = {s.value: 0 for s in Status}
+    for r in results:
+        totals[r.status.value] += 1
+    return totals
