@@ -1,0 +1,115 @@
+"""Frame sampling and the fast vPDQ path against the `vpdq` reference."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from takeback.media import video
+from takeback.media.errors import CorruptMedia, EmptyFile, NoVideoStream
+from takeback.signals import pdq
+from takeback.signals.vpdq import VPDQ_QUALITY_THRESHOLD, hash_video
+
+vpdq = pytest.importorskip("vpdq", reason="the vpdq reference needs ffmpeg headers to build")
+
+
+def _distances(ours_path: Path, exact: bool = False) -> list[int]:
+    ours = hash_video(ours_path, exact=exact)
+    ref = {round(f.timestamp, 3): f for f in vpdq.computeHash(str(ours_path), seconds_per_hash=1.0)}
+    out = []
+    for frame in ours.frames:
+        match = ref.get(round(frame.timestamp, 3))
+        assert match is not None, f"no reference frame at {frame.timestamp}"
+        if match.quality >= VPDQ_QUALITY_THRESHOLD:
+            out.append(pdq.hamming(match.hex, frame.hex))
+    return out
+
+
+def test_samples_one_frame_per_second(short_video: Path) -> None:
+    frames = list(video.sample_frames(short_video))
+    assert [f.timestamp for f in frames] == [float(i) for i in range(8)]
+    assert [f.frame_number for f in frames] == [30 * i for i in range(8)]
+    assert all(f.luma.shape == (240, 320) for f in frames)
+
+
+def test_samples_inside_long_gop(long_gop_video: Path) -> None:
+    frames = list(video.sample_frames(long_gop_video, interval=0.5))
+    assert len(frames) == 16
+    # The frame on screen at each instant: within a frame (1/25 s) of it.
+    for i, frame in enumerate(frames):
+        assert abs(frame.timestamp - i * 0.5) <= 1 / 25 + 1e-6
+
+
+def test_segment_bounds(short_video: Path) -> None:
+    frames = list(video.sample_frames(short_video, start=3, end=6))
+    assert [f.timestamp for f in frames] == [3.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize("fixture", ["short_video", "long_gop_video"])
+def test_fast_path_close_to_vpdq(fixture: str, request: pytest.FixtureRequest) -> None:
+    distances = _distances(request.getfixturevalue(fixture))
+    assert len(distances) >= 6
+    assert float(np.median(distances)) <= 8
+
+
+def test_exact_path_identical_to_vpdq(short_video: Path) -> None:
+    distances = _distances(short_video, exact=True)
+    assert len(distances) >= 6
+    assert max(distances) == 0
+
+
+def test_same_frame_count_and_timestamps_as_vpdq(short_video: Path) -> None:
+    ours = hash_video(short_video)
+    ref = vpdq.computeHash(str(short_video), seconds_per_hash=1.0)
+    assert [f.frame_number for f in ours.frames] == [f.frame_number for f in ref]
+    assert ours.duration == pytest.approx(8.0, abs=0.1)
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "voice.m4a"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = np.zeros((1, 1024), dtype=np.float32)
+        for i in range(20):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            frame.pts = i * 1024
+            frame.time_base = Fraction(1, 16000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with pytest.raises(NoVideoStream):
+        hash_video(path)
+
+
+def test_missing_index_is_reported(short_video: Path, tmp_path: Path) -> None:
+    """An MP4 cut before its index (moov at the end, as phones write while recording)."""
+    data = short_video.read_bytes()
+    moov = data.rfind(b"moov")
+    assert moov > len(data) // 2, "test needs an MP4 with the index at the end"
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: moov - 4])
+    with pytest.raises(CorruptMedia):
+        hash_video(path)
+
+
+def test_damage_part_way_keeps_earlier_frames(long_gop_video: Path, tmp_path: Path) -> None:
+    """Matroska cut in the middle: the frames before the cut are kept."""
+    data = long_gop_video.read_bytes()
+    path = tmp_path / "half.mkv"
+    path.write_bytes(data[: len(data) // 2])
+    result = hash_video(path)
+    assert 1 <= len(result.frames) < 8
+
+
+def test_empty_video_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(EmptyFile):
+        hash_video(path)

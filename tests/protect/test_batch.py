@@ -1,0 +1,178 @@
+"""Walking, batching, the cache, and one bad file never stopping the rest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from takeback import samples
+from takeback.protect.batch import hash_paths
+from takeback.protect.cache import HashCache
+from takeback.protect.hash_file import HashOptions
+from takeback.protect.results import Status
+from takeback.protect.walk import Found, Problem, walk
+
+
+@pytest.fixture
+def library(tmp_path: Path, short_video: Path) -> Path:
+    """A folder like a real one: photos, a video, junk, and broken things."""
+    root = tmp_path / "library"
+    (root / "trip").mkdir(parents=True)
+    for i, name in enumerate(("astronaut", "chelsea", "coffee")):
+        samples.large_photo(name, size=(800, 600), grain=2.0, seed=i).save(root / "trip" / f"{name}.jpg", quality=90)
+    samples.large_photo("rocket", size=(600, 800), grain=0).save(root / "rocket.png")
+    shutil.copy(short_video, root / "trip" / "clip.mp4")
+    (root / "notes.txt").write_text("shopping list")
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "cut.jpg").write_bytes((root / "trip" / "coffee.jpg").read_bytes()[:2000])
+    (root / "renamed.mov").write_text("not really a video")
+    os.symlink(root, root / "trip" / "loop")
+    os.symlink(root / "missing.jpg", root / "dangling.jpg")
+    return root
+
+
+def _by_name(report_results: list) -> dict[str, object]:
+    return {Path(r.path).name: r for r in report_results}
+
+
+def test_walk_visits_each_file_once_and_reports_loops(library: Path) -> None:
+    items = list(walk([library, library / "trip"]))
+    found = [Path(i.path).name for i in items if isinstance(i, Found)]
+    problems = {Path(i.path).name: i.reason for i in items if isinstance(i, Problem)}
+    assert sorted(found) == sorted(
+        [
+            "astronaut.jpg",
+            "chelsea.jpg",
+            "coffee.jpg",
+            "clip.mp4",
+            "rocket.png",
+            "notes.txt",
+            "empty.jpg",
+            "cut.jpg",
+            "renamed.mov",
+        ]
+    )
+    assert "loop" in problems["loop"]
+    assert problems["dangling.jpg"] == "broken symbolic link"
+
+
+def test_missing_path_is_a_problem(tmp_path: Path) -> None:
+    items = list(walk([tmp_path / "nope"]))
+    assert isinstance(items[0], Problem)
+    assert items[0].reason == "no such file or folder"
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_bad_files_are_reported_and_the_rest_hashed(library: Path, workers: int) -> None:
+    report = hash_paths([library], HashOptions(), workers=workers)
+    results = _by_name(report.results)
+    for name in ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.png"):
+        r = results[name]
+        assert r.status is Status.HASHED and r.kind == "image", name
+        assert len(r.pdq) == 64 and r.quality > 50 and len(r.md5) == 32 and len(r.sha256) == 64
+    clip = results["clip.mp4"]
+    assert clip.status is Status.HASHED and clip.kind == "video" and len(clip.frames) == 8
+    assert results["notes.txt"].status is Status.SKIPPED
+    expected_failures = {
+        "empty.jpg": "empty-file",
+        "cut.jpg": "corrupt",
+        "renamed.mov": "not-media",
+        "loop": "unreadable",
+        "dangling.jpg": "unreadable",
+    }
+    for name, code in expected_failures.items():
+        assert results[name].status is Status.FAILED, name
+        assert results[name].error_code == code, name
+        assert results[name].reason and "\n" not in results[name].reason
+    assert report.count(Status.FAILED) == len(expected_failures)
+
+
+def test_pool_and_in_process_agree(library: Path) -> None:
+    solo = {Path(r.path).name: (r.pdq, r.md5) for r in hash_paths([library], HashOptions(), workers=0).results}
+    pool = {Path(r.path).name: (r.pdq, r.md5) for r in hash_paths([library], HashOptions(), workers=2).results}
+    assert solo == pool
+
+
+def test_long_video_split_across_workers_matches_single_pass(media_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from takeback.protect import batch
+
+    monkeypatch.setattr(batch, "SEGMENT_SECONDS", 2.0)  # the 8 s clip counts as "long"
+    clip = media_dir / "short.mp4"
+    tasks = batch._video_segments(str(clip), 2, 1.0)
+    assert len(tasks) == 2 and tasks[0].end == tasks[1].start
+    whole = hash_paths([clip], HashOptions(), workers=0).results[0]
+    monkeypatch.setattr(batch, "_video_segments", lambda path, workers, interval: tasks)
+    split = hash_paths([clip], HashOptions(), workers=2).results[0]
+    assert [f.frame_number for f in split.frames] == [f.frame_number for f in whole.frames]
+    assert [f.pdq for f in split.frames] == [f.pdq for f in whole.frames]
+    assert split.md5 == whole.md5
+
+
+def test_cache_skips_unchanged_files_until_forced(library: Path, tmp_path: Path) -> None:
+    cache = HashCache(tmp_path / "c.sqlite3")
+    first = hash_paths([library], HashOptions(), workers=0, cache=cache)
+    assert first.count(Status.CACHED) == 0
+    second = hash_paths([library], HashOptions(), workers=0, cache=cache)
+    hashed_before = {r.path: r.pdq for r in first.results if r.status is Status.HASHED}
+    cached_now = {r.path: r.pdq for r in second.results if r.status is Status.CACHED}
+    assert cached_now == hashed_before  # same hashes, straight from the cache
+    # A changed file is hashed again; others still come from the cache.
+    changed = library / "rocket.png"
+    samples.large_photo("moon", size=(600, 800), grain=0).save(changed)
+    third = _by_name(hash_paths([library], HashOptions(), workers=0, cache=cache).results)
+    assert third["rocket.png"].status is Status.HASHED
+    assert third["chelsea.jpg"].status is Status.CACHED
+    forced = hash_paths([library], HashOptions(), workers=0, cache=cache, force=True)
+    assert forced.count(Status.CACHED) == 0
+    # Different options are a different cache entry.
+    exact = hash_paths([library], HashOptions(exact=True), workers=0, cache=cache)
+    assert exact.count(Status.CACHED) == 0
+    cache.close()
+
+
+def test_cache_holds_no_file_names(library: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    cache = HashCache(path)
+    hash_paths([library], HashOptions(), workers=0, cache=cache)
+    cache.close()
+    raw = path.read_bytes() + (
+        path.with_suffix(".sqlite3-wal").read_bytes() if path.with_suffix(".sqlite3-wal").exists() else b""
+    )
+    assert b"astronaut" not in raw and str(library).encode() not in raw
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(library: Path) -> None:
+    locked = library / "trip" / "coffee.jpg"
+    locked.chmod(0)
+    try:
+        results = _by_name(hash_paths([library], HashOptions(), workers=0).results)
+    finally:
+        locked.chmod(0o644)
+    assert results["coffee.jpg"].error_code == "unreadable"
+    assert results["coffee.jpg"].reason == "permission denied"
+
+
+def test_read_errors_become_reasons(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permission and I/O errors (simulated: tests may run as root) are one-line reasons."""
+    import errno
+
+    from takeback.protect import hash_file
+
+    real = hash_file.classify
+
+    def flaky(path: Path):  # type: ignore[no-untyped-def]
+        if path.name == "chelsea.jpg":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        if path.name == "coffee.jpg":
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path)
+
+    monkeypatch.setattr(hash_file, "classify", flaky)
+    results = _by_name(hash_paths([library], HashOptions(), workers=0).results)
+    assert (results["chelsea.jpg"].error_code, results["chelsea.jpg"].reason) == ("unreadable", "permission denied")
+    assert results["coffee.jpg"].reason == "could not read the file (Input/output error)"
+    assert results["astronaut.jpg"].status is Status.HASHED

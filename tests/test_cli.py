@@ -1,0 +1,104 @@
+"""`takeback hash` as a person runs it: exit codes, output, names, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from takeback import samples
+from takeback.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_WRITE_FAILED, app
+from takeback.signals import hashlist
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    folder = tmp_path / "Jane Doe photos"
+    folder.mkdir()
+    for name in ("astronaut", "coffee"):
+        samples.large_photo(name, size=(640, 480), grain=0).save(folder / f"{name}.jpg", quality=90)
+    return folder
+
+
+def test_all_good_exits_zero_and_writes_no_names(good: Path, tmp_path: Path) -> None:
+    out = tmp_path / "hashes.jsonl"
+    result = runner.invoke(app, ["hash", str(good), "-o", str(out), "-j", "0"])
+    assert result.exit_code == EXIT_OK, result.output
+    text = out.read_text()
+    assert "Jane" not in text and "astronaut" not in text
+    listing = hashlist.read(out)
+    assert listing.summary.hashed == 2 and listing.summary.images == 2
+
+
+def test_keep_names(good: Path, tmp_path: Path) -> None:
+    out = tmp_path / "hashes.jsonl"
+    result = runner.invoke(app, ["hash", str(good), "-o", str(out), "-j", "0", "--keep-names"])
+    assert result.exit_code == EXIT_OK
+    names = sorted(Path(r.name or "").name for r in hashlist.read(out).records)
+    assert names == ["astronaut.jpg", "coffee.jpg"]
+
+
+def test_some_failed_exits_one_with_error_section(good: Path, tmp_path: Path) -> None:
+    (good / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = tmp_path / "hashes.jsonl"
+    result = runner.invoke(app, ["hash", str(good), "-o", str(out), "-j", "0"])
+    assert result.exit_code == EXIT_SOME_FAILED
+    assert "broken.jpg" in result.output
+    assert "Traceback" not in result.output
+    listing = hashlist.read(out)
+    assert listing.summary.hashed == 2 and len(listing.errors) == 1
+
+
+def test_default_output_is_stdout_jsonl(good: Path) -> None:
+    result = runner.invoke(app, ["hash", str(good), "-j", "0", "-q"])
+    assert result.exit_code == EXIT_OK
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["format"] == "takeback-hashlist"
+
+
+def test_te_format(good: Path) -> None:
+    result = runner.invoke(app, ["hash", str(good), "-j", "0", "-q", "--format", "te"])
+    kinds = [line.split(" ")[0] for line in result.stdout.splitlines()]
+    assert kinds == ["pdq", "md5", "pdq", "md5"]
+
+
+@pytest.mark.parametrize("args", [["hash"], ["hash", "x", "--interval", "0"], ["hash", "x", "--format", "xml"]])
+def test_usage_errors_exit_two(args: list[str]) -> None:
+    assert runner.invoke(app, args).exit_code == EXIT_USAGE
+
+
+def test_unwritable_output_exits_three(good: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["hash", str(good), "-o", str(blocker / "sub" / "x.jsonl"), "-j", "0"])
+    assert result.exit_code == EXIT_WRITE_FAILED
+
+
+def test_second_run_uses_cache(good: Path, tmp_path: Path) -> None:
+    out = tmp_path / "h.jsonl"
+    runner.invoke(app, ["hash", str(good), "-o", str(out), "-j", "0"])
+    again = runner.invoke(app, ["hash", str(good), "-o", str(out), "-j", "0"])
+    assert again.exit_code == EXIT_OK
+    assert "cached" in again.output
+    assert hashlist.read(out).summary.hashed == 2  # cached files are still in the list
+
+
+def test_console_script_runs_in_a_real_process(good: Path, tmp_path: Path) -> None:
+    (good / "empty.png").write_bytes(b"")
+    out = tmp_path / "h.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from takeback.cli import run; run()", "hash", str(good), "-o", str(out), "-j", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == EXIT_SOME_FAILED, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "empty.png: file is empty" in proc.stderr
+    assert hashlist.read(out).summary.hashed == 2
