@@ -176,3 +176,21 @@ def test_read_errors_become_reasons(library: Path, monkeypatch: pytest.MonkeyPat
     assert (results["chelsea.jpg"].error_code, results["chelsea.jpg"].reason) == ("unreadable", "permission denied")
     assert results["coffee.jpg"].reason == "could not read the file (Input/output error)"
     assert results["astronaut.jpg"].status is Status.HASHED
+
+
+def crashing_runner(task, options):  # type: ignore[no-untyped-def]
+    """A worker that dies outright on one file, as a decoder segfault would."""
+    from takeback.protect.hash_file import run_task
+
+    if Path(task.path).name == "chelsea.jpg":
+        os._exit(139)
+    return run_task(task, options)
+
+
+def test_worker_crash_is_contained(library: Path) -> None:
+    report = hash_paths([library], HashOptions(), workers=2, runner=crashing_runner)
+    results = _by_name(report.results)
+    assert results["chelsea.jpg"].status is Status.FAILED
+    assert results["chelsea.jpg"].error_code == "crashed"
+    for name in ("astronaut.jpg", "coffee.jpg", "rocket.png", "clip.mp4"):
+        assert results[name].status is Status.HASHED, name

@@ -27,6 +27,8 @@ from takeback.protect.walk import Found, Problem, walk
 
 #: Videos longer than this are split across workers.
 SEGMENT_SECONDS = 60.0
+#: Per-worker address-space limit (TAKEBACK_WORKER_MEMORY_MB; 0 = none).
+DEFAULT_WORKER_MEMORY_MB = 6144
 
 
 @dataclass(slots=True)
@@ -63,7 +65,9 @@ def _worker_init() -> None:
     # One process per core already: keep BLAS and codecs from oversubscribing.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    limit_mb = int(os.environ.get("TAKEBACK_WORKER_MEMORY_MB", "0") or 0)
+    # Address-space cap per worker: a hostile file that slips past the pixel
+    # limit gets a MemoryError (reported as too-large), not the machine's swap.
+    limit_mb = int(os.environ.get("TAKEBACK_WORKER_MEMORY_MB", str(DEFAULT_WORKER_MEMORY_MB)) or 0)
     if limit_mb > 0:
         import resource
 
@@ -114,10 +118,13 @@ def hash_paths(
     cache: HashCache | None = None,
     force: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    runner: Callable[[Task, HashOptions], FileResult] = run_task,
 ) -> BatchReport:
     """Hash everything under `paths`; results come back in walk order.
 
     `workers=0` runs in this process (no pool), which tests and tiny batches use.
+    `runner` (a module-level function, so workers can unpickle it) lets tests
+    stand in a worker that crashes.
     """
     workers = (os.cpu_count() or 1) if workers is None else workers
     key = options_key(options)
@@ -152,9 +159,9 @@ def hash_paths(
 
     if workers == 0:
         for index, tasks in pending.items():
-            store(index, _merge([run_task(t, options) for t in tasks]))
+            store(index, _merge([runner(t, options) for t in tasks]))
     else:
-        _run_pool(pending, options, workers, store)
+        _run_pool(pending, options, workers, store, runner)
     if cache is not None:
         cache.commit()
     return report
@@ -165,6 +172,7 @@ def _run_pool(
     options: HashOptions,
     workers: int,
     store: Callable[[int, FileResult], None],
+    runner: Callable[[Task, HashOptions], FileResult],
 ) -> None:
     queue: list[tuple[int, int, Task]] = [(i, j, t) for i, tasks in pending.items() for j, t in enumerate(tasks)]
     queue.reverse()  # pop() from the end keeps walk order
@@ -184,7 +192,7 @@ def _run_pool(
                 # After a crash: run the files that were in flight one by one.
                 index, part, task = suspects.pop()
                 try:
-                    record(index, part, pool.submit(run_task, task, options).result())
+                    record(index, part, pool.submit(runner, task, options).result())
                 except BrokenProcessPool:
                     record(index, part, _crashed(task))
                 continue
@@ -193,7 +201,7 @@ def _run_pool(
                 while queue or in_flight:
                     while queue and len(in_flight) < workers * 2:
                         item = queue.pop()
-                        in_flight[pool.submit(run_task, item[2], options)] = item
+                        in_flight[pool.submit(runner, item[2], options)] = item
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
                         index, part, _task = in_flight[future]
