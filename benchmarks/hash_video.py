@@ -47,33 +47,22 @@ from takeback.protect.batch import hash_paths
 from takeback.protect.hash_file import HashOptions
 from takeback.protect.results import Status
 from takeback.signals.pdq import hamming
-from takeback.signals.vpdq import hash_video
+from takeback.signals.vpdq import VPDQ_QUALITY_THRESHOLD, FrameHash, hash_video
 
 CACHE = Path("/tmp/takeback-bench")
 GOP1_NAME = "video-720p-300s-gop1.mp4"
 LONG_GOP_NAME = "video-720p-300s-gop250.mp4"
-QUALITY_THRESHOLD = 50
 TARGET_REALTIME = 200.0
 TARGET_RATIO = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class FrameRow:
-    """One hashed frame, whichever implementation produced it."""
-
-    frame_number: int
-    timestamp: float
-    quality: int
-    hex: str
 
 
 @dataclass(slots=True)
 class Method:
     label: str
-    run: Callable[[], list[FrameRow]]
+    run: Callable[[], list[FrameHash]]
     seconds: list[float]
     cpu: list[float]
-    frames: list[FrameRow]
+    frames: list[FrameHash]
 
 
 def cpu_seconds() -> float:
@@ -121,26 +110,26 @@ def describe(path: Path) -> tuple[float, str]:
     return duration, text
 
 
-def vpdq_frames(path: Path) -> list[FrameRow]:
+def vpdq_frames(path: Path) -> list[FrameHash]:
     features = vpdq.computeHash(str(path), seconds_per_hash=1.0)
-    return [FrameRow(int(f.frame_number), float(f.timestamp), int(f.quality), str(f.hex)) for f in features]
+    return [FrameHash(int(f.frame_number), float(f.timestamp), int(f.quality), str(f.hex)) for f in features]
 
 
-def single_frames(path: Path) -> list[FrameRow]:
+def single_frames(path: Path) -> list[FrameHash]:
     video = hash_video(path)
     if video.warning:
         print(f"  takeback hash_video warning: {video.warning}")
-    return [FrameRow(f.frame_number, f.timestamp, f.quality, f.hex) for f in video.frames]
+    return list(video.frames)
 
 
-def pool_frames(path: Path) -> list[FrameRow]:
+def pool_frames(path: Path) -> list[FrameHash]:
     report = hash_paths([path], HashOptions(), workers=WORKERS, cache=None)
     (result,) = report.results
     if result.status is not Status.HASHED:
         raise RuntimeError(f"takeback hash_paths: {result.status.value}: {result.error_code} {result.reason}")
     if result.warning:
         print(f"  takeback hash_paths warning: {result.warning}")
-    return [FrameRow(f.frame_number, f.timestamp, f.quality, f.pdq) for f in result.frames]
+    return [FrameHash(f.frame_number, f.timestamp, f.quality, f.pdq) for f in result.frames]
 
 
 def pool_startup(folder: Path, runs: int = 3) -> float:
@@ -155,7 +144,7 @@ def pool_startup(folder: Path, runs: int = 3) -> float:
     return max(0.0, statistics.median(pooled) - statistics.median(solo))
 
 
-def distances(reference: Sequence[FrameRow], ours: Sequence[FrameRow]) -> tuple[list[int], int, int]:
+def distances(reference: Sequence[FrameHash], ours: Sequence[FrameHash]) -> tuple[list[int], int, int]:
     """(distances at matched timestamps with reference quality >= 50, matched count, low-quality count)."""
     by_time = {round(f.timestamp, 3): f for f in ours}
     out: list[int] = []
@@ -165,7 +154,7 @@ def distances(reference: Sequence[FrameRow], ours: Sequence[FrameRow]) -> tuple[
         if mine is None:
             continue
         matched += 1
-        if ref.quality < QUALITY_THRESHOLD:
+        if ref.quality < VPDQ_QUALITY_THRESHOLD:
             low += 1
             continue
         out.append(hamming(ref.hex, mine.hex))
@@ -225,7 +214,7 @@ def bench(path: Path, runs: int, startup: float) -> None:
         print(
             f"distance to vpdq, {m.label}: {distance_summary(d)} "
             f"(timestamps matched {matched}/{len(ref.frames)} vpdq frames, "
-            f"{low} with vpdq quality < {QUALITY_THRESHOLD})"
+            f"{low} with vpdq quality < {VPDQ_QUALITY_THRESHOLD})"
         )
     same = [(f.timestamp, f.hex) for f in methods[1].frames] == [(f.timestamp, f.hex) for f in pooled.frames]
     print(f"takeback 1 segment and {WORKERS}-worker split give identical frames: {same}")

@@ -8,7 +8,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pdqhash
 import pytest
 from PIL import Image, ImageOps
 
@@ -17,11 +16,11 @@ from takeback.media.errors import CorruptMedia, EmptyFile, MediaError, NotMedia,
 from takeback.media.images import decode_image
 from takeback.signals import pdq
 from takeback.signals.photo import hash_image
+from tests.reference import pdqhash_rgb
 
 
 def ref_hash(img: Image.Image) -> pdq.PdqHash:
-    vector, quality = pdqhash.compute(np.asarray(img.convert("RGB")))
-    return pdq.PdqHash("".join(f"{b:02x}" for b in np.packbits(vector)), int(quality))
+    return pdqhash_rgb(np.asarray(img.convert("RGB")))
 
 
 @pytest.fixture(scope="module")

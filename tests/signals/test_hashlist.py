@@ -63,27 +63,35 @@ def test_round_trip(results: list[FileResult], keep_names: bool) -> None:
 
 
 def test_names_only_with_keep_names() -> None:
-    result = FileResult(
-        path="/home/jane/private/me.jpg",
-        status=Status.HASHED,
-        kind="image",
-        md5="0" * 32,
-        sha256="1" * 64,
-        size=3,
-        pdq="f" * 64,
-        quality=90,
-    )
+    result = _image_result("/home/jane/private/me.jpg")
     hidden = "\n".join(hashlist.to_jsonl(to_hash_list([result])))
     assert "jane" not in hidden
     shown = "\n".join(hashlist.to_jsonl(to_hash_list([result], keep_names=True)))
     assert "/home/jane/private/me.jpg" in shown
 
 
-def _valid_lines() -> list[str]:
-    result = FileResult(
-        path="x", status=Status.HASHED, kind="image", md5="a" * 32, sha256="b" * 64, size=1, pdq="c" * 64, quality=80
+def _image_result(path: str = "a") -> FileResult:
+    return FileResult(
+        path=path, status=Status.HASHED, kind="image", md5="a" * 32, sha256="b" * 64, size=1, pdq="c" * 64, quality=80
     )
-    return list(hashlist.to_jsonl(to_hash_list([result])))
+
+
+def _video_result(path: str = "b") -> FileResult:
+    return FileResult(
+        path=path,
+        status=Status.HASHED,
+        kind="video",
+        md5="d" * 32,
+        sha256="e" * 64,
+        size=1,
+        duration=2.0,
+        fps=30.0,
+        frames=[Frame(0, 0.0, 100, "1" * 64), Frame(30, 1.0, 90, "2" * 64)],
+    )
+
+
+def _valid_lines() -> list[str]:
+    return list(hashlist.to_jsonl(to_hash_list([_image_result()])))
 
 
 @pytest.mark.parametrize(
@@ -107,27 +115,8 @@ def test_invalid_lists_name_the_line(mutate, message: str) -> None:  # type: ign
 
 def test_threatexchange_export() -> None:
     results = [
-        FileResult(
-            path="a",
-            status=Status.HASHED,
-            kind="image",
-            md5="a" * 32,
-            sha256="b" * 64,
-            size=1,
-            pdq="c" * 64,
-            quality=80,
-        ),
-        FileResult(
-            path="b",
-            status=Status.HASHED,
-            kind="video",
-            md5="d" * 32,
-            sha256="e" * 64,
-            size=1,
-            duration=2.0,
-            fps=30.0,
-            frames=[Frame(0, 0.0, 100, "1" * 64), Frame(30, 1.0, 90, "2" * 64)],
-        ),
+        _image_result(),
+        _video_result(),
     ]
     lines = list(hashlist.to_threatexchange(to_hash_list(results)))
     assert lines[0] == "pdq " + "c" * 64
@@ -140,17 +129,7 @@ def test_threatexchange_export() -> None:
 
 def test_csv_export_has_header_and_a_row_per_frame() -> None:
     results = [
-        FileResult(
-            path="b",
-            status=Status.HASHED,
-            kind="video",
-            md5="d" * 32,
-            sha256="e" * 64,
-            size=1,
-            duration=2.0,
-            fps=30.0,
-            frames=[Frame(0, 0.0, 100, "1" * 64), Frame(30, 1.0, 90, "2" * 64)],
-        ),
+        _video_result(),
         FileResult(path="c", status=Status.FAILED, error_code="corrupt", reason="bad, really"),
     ]
     rows = list(hashlist.to_csv(to_hash_list(results)))

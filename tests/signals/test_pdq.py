@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pdqhash
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from takeback import samples
 from takeback.signals import pdq
-
-
-def reference(rgb: np.ndarray) -> pdq.PdqHash:
-    vector, quality = pdqhash.compute(np.ascontiguousarray(rgb))
-    return pdq.PdqHash("".join(f"{b:02x}" for b in np.packbits(vector)), int(quality))
+from tests.reference import pdqhash_rgb as reference
 
 
 @pytest.mark.parametrize("name", samples.PHOTO_NAMES)

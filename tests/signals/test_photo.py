@@ -5,20 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pdqhash
 import pytest
 from PIL import Image
 
 from takeback.signals import pdq
 from takeback.signals.photo import hash_image
+from tests.reference import pdqhash_rgb
 
 
 def reference_file_hash(path: Path) -> pdq.PdqHash:
     """The reference path: Pillow full decode to RGB, then pdqhash."""
     with Image.open(path) as img:
-        rgb = np.asarray(img.convert("RGB"))
-    vector, quality = pdqhash.compute(rgb)
-    return pdq.PdqHash("".join(f"{b:02x}" for b in np.packbits(vector)), int(quality))
+        return pdqhash_rgb(np.asarray(img.convert("RGB")))
 
 
 def test_fast_path_is_within_bounds_of_reference(phone_photos: list[Path]) -> None:
