@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from platformdirs import user_cache_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,9 +19,44 @@ class Settings(BaseSettings):
     #: Images above this many pixels are refused (decompression bombs).
     max_image_pixels: int = Field(default=250_000_000, gt=0)
 
+    # --- match service -------------------------------------------------------------------------------------------
+    #: Server state (the SQLite database, index snapshots) lives here unless database_url says otherwise.
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("takeback")))
+    #: SQLAlchemy URL; empty means SQLite at data_dir/takeback.sqlite3.  PostgreSQL: postgresql+psycopg://…
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    #: PDQ match threshold (bits of 256) used when a query does not give one; queries may not exceed max_threshold.
+    pdq_threshold: int = Field(default=31, ge=0, le=256)
+    max_threshold: int = Field(default=63, ge=0, le=256)
+    #: vPDQ video rule (vpdq's defaults): frame distance, frame quality floor, share of query / bank frames matched.
+    vpdq_threshold: int = Field(default=31, ge=0, le=256)
+    vpdq_quality: int = Field(default=50, ge=0, le=100)
+    vpdq_query_match_pct: float = Field(default=80.0, ge=0, le=100)
+    vpdq_compared_match_pct: float = Field(default=0.0, ge=0, le=100)
+    #: Largest match batch and largest signal upload per request.
+    max_match_batch: int = Field(default=1000, gt=0)
+    max_upload_signals: int = Field(default=100_000, gt=0)
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    #: Default per-client request budget (requests per minute) when a client is created without one.
+    default_rate_limit: int = Field(default=6000, gt=0)
+    #: Webhook URLs on private, loopback, link-local or metadata addresses are refused unless this is set.
+    allow_private_webhooks: bool = False
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=6, gt=0)
+    webhook_backoff_s: float = Field(default=1.0, ge=0)
+
     @property
     def cache_path(self) -> Path:
         return self.cache_dir / "hash-cache.sqlite3"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'takeback.sqlite3'}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "index"
 
 
 def load() -> Settings:
