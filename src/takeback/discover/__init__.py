@@ -1,0 +1,1 @@
+"""Finding protected content and names on the web: safe fetching (SSRF guard), crawling, extraction."""
