@@ -6,7 +6,12 @@ Exit codes (also in the README):
 * 1 — some files could not be hashed; the list is still written, with an error section;
 * 2 — usage error (unknown option, bad value);
 * 3 — the hash list could not be written;
-* 4 — internal error (a bug: please report it).
+* 4 — internal error (a bug: please report it);
+* 5 — the match server could not be reached (`match`, `bank`, `client`);
+* 6 — the match server refused the request: its status, error code and message are printed;
+* 10 — `match --fail-on-match` found a match.
+
+The match-service commands (`serve`, `match`, `bank`, `client`) live in `takeback.cli_service`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from takeback import __version__, config
+from takeback import __version__, cli_service, config
 from takeback.protect.batch import BatchReport, hash_paths
 from takeback.protect.batch import Progress as BatchProgress
 from takeback.protect.cache import HashCache
@@ -37,6 +42,9 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_WRITE_FAILED = 3
 EXIT_INTERNAL = 4
+EXIT_UNREACHABLE = cli_service.EXIT_UNREACHABLE
+EXIT_REFUSED = cli_service.EXIT_REFUSED
+EXIT_MATCHED = cli_service.EXIT_MATCHED
 
 app = typer.Typer(
     name="takeback",
@@ -210,6 +218,9 @@ def demo_command(
             err=True,
         )
     raise typer.Exit(code)
+
+
+cli_service.register(app)
 
 
 def run() -> None:
