@@ -176,8 +176,9 @@ class SignalIndex:
             query_pct = 100.0 * len(np.unique(qi[mine])) / len(usable)
             compared_pct = 100.0 * len(np.unique(keys[mine])) / max(1, info[1])
             if rule.accepts(query_pct, compared_pct):
+                nearest = int(dist[mine].min())
                 matches.append(
-                    Match(int(sid), int(banks[mine][0]), int(dist[mine].min()), round(query_pct, 2), round(compared_pct, 2))
+                    Match(int(sid), int(banks[mine][0]), nearest, round(query_pct, 2), round(compared_pct, 2))
                 )
         matches.sort(key=lambda m: (-(m.query_match_pct or 0), m.distance, m.signal_id))
         return matches
