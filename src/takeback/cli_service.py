@@ -574,7 +574,7 @@ def client_create(
         f"created client {escape(name)} (id {created.get('id')}, scopes {' '.join(chosen)}); "
         "its key is shown only this once:"
     )
-    out.print(str(created.get("key", "")))
+    typer.echo(str(created.get("key", "")))
 
 
 @client_app.command("list")
