@@ -184,8 +184,9 @@ class SignalIndex:
         return matches
 
     # --- snapshot ----------------------------------------------------------------------------------------------
-    def save(self, directory: Path, sequence: int) -> None:
-        """Write a snapshot that `load` restores; `sequence` says which store changes it already contains."""
+    def save(self, directory: Path, sequence: int | dict[str, int]) -> None:
+        """Write a snapshot that `load` restores; `sequence` says which store changes it already contains
+        (opaque here: an int or a small dict of ints, returned by `load` as given)."""
         tmp = directory.with_name(directory.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         with self._lock:
@@ -209,7 +210,9 @@ class SignalIndex:
             shutil.rmtree(old)
 
     @classmethod
-    def load(cls, directory: Path, *, vpdq_rule: VideoRule | None = None) -> tuple[SignalIndex, int] | None:
+    def load(
+        cls, directory: Path, *, vpdq_rule: VideoRule | None = None
+    ) -> tuple[SignalIndex, int | dict[str, int]] | None:
         """(index, sequence) from a snapshot, or None when there is no usable one."""
         meta_path = directory / "meta.json"
         if not meta_path.exists():
@@ -225,4 +228,4 @@ class SignalIndex:
             key = (stype, value)
             index._exact.setdefault(key, {})[sid] = bank
             index._exact_key[sid] = key
-        return index, int(meta["sequence"])
+        return index, meta["sequence"]
