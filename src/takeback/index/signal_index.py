@@ -50,8 +50,12 @@ class SignalIndex:
         return len(self._pdq) + len(self._exact_key) + len(self._videos)
 
     # --- writes ------------------------------------------------------------------------------------------------
-    def add(self, signals: Iterable[IndexedSignal]) -> None:
-        """Add (or replace, by signal_id) signals. Values must be canonical; a bad one raises InvalidSignal."""
+    def add(self, signals: Iterable[IndexedSignal], *, trusted: bool = False) -> None:
+        """Add signals under new signal ids. A bad value raises InvalidSignal before anything is added.
+
+        `trusted` skips re-validating values that already passed `canonical_value` (rows read back from the store),
+        which is most of the time spent loading millions of signals.
+        """
         pdq_ids: list[int] = []
         pdq_hex: list[str] = []
         pdq_banks: list[int] = []
@@ -61,7 +65,10 @@ class SignalIndex:
         exact: list[IndexedSignal] = []
         videos: dict[int, tuple[int, int]] = {}
         for signal in signals:
-            stype, value = canonical_value(signal.signal_type, signal.value)
+            if trusted and signal.signal_type != SignalType.VPDQ:
+                stype, value = SignalType(signal.signal_type), signal.value
+            else:
+                stype, value = canonical_value(signal.signal_type, signal.value)
             if stype == SignalType.PDQ:
                 pdq_ids.append(signal.signal_id)
                 pdq_hex.append(value)

@@ -49,8 +49,21 @@ def _store_marker(session: Session) -> dict[str, int]:
 
 
 def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int:
-    """Apply the store's changes after `marker` to `index`; returns how many changes there were."""
-    changes = 0
+    """Apply the store's changes after `marker` to `index`; returns how many changes there were.
+
+    Removals first: they can only concern signals the snapshot holds, since the signals table keeps only live
+    rows. Adding the later rows afterwards means a removal can never hit a signal that arrived after it (not even
+    when a deleted bank's id is reused).
+    """
+    removals = session.execute(
+        text("SELECT signal_id, bank_id FROM signal_removals WHERE seq > :seq ORDER BY seq"),
+        {"seq": marker["removal_seq"]},
+    ).all()
+    index.remove([int(r[0]) for r in removals if r[0] is not None])
+    for signal_id, bank_id in removals:
+        if signal_id is None:
+            index.remove_bank(int(bank_id))
+    changes = len(removals)
     after = marker["signal_id"]
     while True:
         rows = session.execute(
@@ -61,19 +74,10 @@ def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int
         ).all()
         if not rows:
             break
-        index.add(IndexedSignal(int(r[0]), int(r[1]), r[2], r[3]) for r in rows)
+        index.add((IndexedSignal(int(r[0]), int(r[1]), r[2], r[3]) for r in rows), trusted=True)
         after = int(rows[-1][0])
         changes += len(rows)
-    removals = session.execute(
-        text("SELECT signal_id, bank_id FROM signal_removals WHERE seq > :seq ORDER BY seq"),
-        {"seq": marker["removal_seq"]},
-    ).all()
-    singles = [int(r[0]) for r in removals if r[0] is not None]
-    index.remove(singles)
-    for signal_id, bank_id in removals:
-        if signal_id is None:
-            index.remove_bank(int(bank_id))
-    return changes + len(removals)
+    return changes
 
 
 class Matcher:
@@ -143,7 +147,7 @@ class Matcher:
         added = list(added)
         with self._write:
             session.commit()
-            self.index.add(added)
+            self.index.add(added, trusted=True)
             self.index.remove(removed)
             for bank_id in removed_banks:
                 self.index.remove_bank(bank_id)
