@@ -1,0 +1,117 @@
+"""Matching: one signal or a batch, against the banks this key may use (or a named subset of them).
+
+The hot path: authentication and grants come from the in-memory cache, the index answers, and webhook events are
+only handed to the background dispatcher — the response never waits for a delivery.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from takeback.index import Match, Query
+from takeback.signals.validate import InvalidSignal, canonical_value
+from takeback.web.auth import app_state, require, usable_bank
+from takeback.web.errors import ApiError
+from takeback.web.schemas import MatchBatchRequest, MatchBatchResult, MatchItem, MatchRequest, MatchResult, QueryIn
+from takeback.web.state import AppState, Principal
+from takeback.web.webhooks import match_event
+
+router = APIRouter(prefix="/v1/match", tags=["match"])
+#: Batches larger than this are matched in a worker thread so the event loop keeps serving other requests.
+INLINE_BATCH = 32
+
+
+def _query(state: AppState, q: QueryIn, index: int | None = None) -> Query:
+    where = "" if index is None else f"queries[{index}]: "
+    detail = None if index is None else {"index": index}
+    try:
+        stype, value = canonical_value(q.signal_type, q.value)
+    except InvalidSignal as exc:
+        raise ApiError(400, exc.code, f"{where}{exc.message}", detail=detail) from None
+    if q.threshold is not None and q.threshold > state.settings.max_threshold:
+        message = f"{where}threshold may be at most {state.settings.max_threshold}"
+        raise ApiError(400, "invalid_threshold", message, detail=detail)
+    return Query(stype.value, value, q.threshold)
+
+
+def _bank_scope(state: AppState, principal: Principal, names: list[str] | None) -> frozenset[int] | None:
+    """Bank ids to search: the named ones (each must be usable) or all the key may use (None = all banks)."""
+    if not names:
+        return principal.bank_ids
+    return frozenset(usable_bank(state, principal, name).id for name in dict.fromkeys(names))
+
+
+def _items(state: AppState, queries: list[Query], results: list[list[Match]]) -> list[list[MatchItem]]:
+    bank_ids = {m.bank_id for matches in results for m in matches}
+    names = state.bank_names(bank_ids) if bank_ids else {}
+    out: list[list[MatchItem]] = []
+    for query, matches in zip(queries, results, strict=True):
+        out.append(
+            [
+                MatchItem(
+                    bank=names.get(m.bank_id, str(m.bank_id)),
+                    signal_id=m.signal_id,
+                    signal_type=query.signal_type,
+                    distance=m.distance,
+                    query_match_pct=m.query_match_pct,
+                    compared_match_pct=m.compared_match_pct,
+                )
+                for m in matches
+            ]
+        )
+    return out
+
+
+def _notify(state: AppState, principal: Principal, queries: list[Query], items: list[list[MatchItem]]) -> None:
+    if not principal.webhooks:
+        return
+    for query, matches in zip(queries, items, strict=True):
+        if matches:
+            event_id, body = match_event(
+                principal.name,
+                {"signal_type": query.signal_type, "value": query.value},
+                [m.model_dump(exclude_none=True) for m in matches],
+            )
+            state.dispatcher.submit(principal.webhooks, event_id, body)
+
+
+def _run(state: AppState, principal: Principal, queries: list[Query], names: list[str] | None) -> list[list[MatchItem]]:
+    banks = _bank_scope(state, principal, names)
+    results = state.matcher.match(queries, banks)
+    return _items(state, queries, results)
+
+
+@router.post("", response_model=MatchResult, summary="Match one signal")
+async def match_one(
+    body: MatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
+) -> MatchResult:
+    state = app_state(request)
+    queries = [_query(state, body)]
+    if body.banks:
+        items = await run_in_threadpool(_run, state, principal, queries, body.banks)
+    else:
+        items = _run(state, principal, queries, None)
+    _notify(state, principal, queries, items)
+    return MatchResult(matches=items[0])
+
+
+@router.post("/batch", response_model=MatchBatchResult, summary="Match a batch of signals (results in query order)")
+async def match_batch(
+    body: MatchBatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
+) -> MatchBatchResult:
+    state = app_state(request)
+    if not body.queries:
+        raise ApiError(400, "empty_batch", "queries must hold at least one query")
+    limit = state.settings.max_match_batch
+    if len(body.queries) > limit:
+        raise ApiError(413, "batch_too_large", f"at most {limit} queries per batch")
+    queries = [_query(state, q, i) for i, q in enumerate(body.queries)]
+    if body.banks or len(queries) > INLINE_BATCH:
+        items = await run_in_threadpool(_run, state, principal, queries, body.banks)
+    else:
+        items = _run(state, principal, queries, None)
+    _notify(state, principal, queries, items)
+    return MatchBatchResult(results=[MatchResult(matches=m) for m in items])

@@ -1,0 +1,136 @@
+"""The FastAPI application: `create_app(settings)` wires the store, the matcher, webhooks and the /v1 routers.
+
+Start-up (the ASGI lifespan) opens the database (migrating it), loads the matcher and starts the webhook worker;
+shut-down stops them in reverse.  `takeback serve` runs this under uvicorn; tests run it in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from takeback import __version__
+from takeback.config import Settings
+from takeback.discover.urlguard import Resolver, system_resolver
+from takeback.web import errors
+from takeback.web.api import banks, clients, health, match, webhooks
+from takeback.web.matcher import Matcher
+from takeback.web.schemas import ErrorEnvelope
+from takeback.web.state import AppState
+from takeback.web.storage import Store
+from takeback.web.webhooks import WebhookDispatcher
+
+log = logging.getLogger("takeback.web")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "invalid input (see error.code)",
+        401: "missing_key / invalid_key",
+        403: "forbidden_scope / forbidden_bank",
+        404: "unknown_bank / not_found",
+        413: "batch_too_large / upload_too_large",
+        422: "validation_error",
+        429: "rate_limited (see Retry-After)",
+    }.items()
+}
+
+
+class BodyLimit:
+    """Refuse request bodies over the upload limit with 413 upload_too_large, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._refuse(scope, receive, send)
+                return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise errors.ApiError(
+                        413, "upload_too_large", f"the request body is larger than {self.limit} bytes"
+                    )
+            return message
+
+        await self.app(scope, counting, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = errors.error_response(413, "upload_too_large", f"the request body is larger than {self.limit} bytes")
+        await response(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    matcher: Any = None,
+    webhook_resolver: Resolver | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The takeback match service.  `matcher` replaces the one loaded from the store (tests, embedding);
+    `webhook_resolver`/`webhook_transport` replace DNS and the network for webhook checks and deliveries (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from takeback.store.db import open_store
+
+        engine, session_factory = await run_in_threadpool(open_store, settings)
+        own_matcher = matcher is None
+        active = await run_in_threadpool(Matcher.open, session_factory, settings) if own_matcher else matcher
+        store = Store(session_factory, active.apply, settings.default_rate_limit)
+        dispatcher = WebhookDispatcher(
+            settings,
+            recorder=store.recorder(),
+            resolver=webhook_resolver or system_resolver,
+            transport=webhook_transport,
+        )
+        app.state.takeback = AppState(settings=settings, store=store, matcher=active, dispatcher=dispatcher)
+        await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+            if own_matcher:
+                await run_in_threadpool(active.close)
+            engine.dispose()
+
+    app = FastAPI(
+        title="takeback match service",
+        version=__version__,
+        summary="Match image and video hashes against banks of protected content.",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    errors.install(app)
+    for module in (health, banks, match, clients, webhooks):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For `uvicorn --factory takeback.web.app:create_app_from_env`: settings from TAKEBACK_* variables."""
+    return create_app(Settings())

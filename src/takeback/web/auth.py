@@ -1,0 +1,104 @@
+"""Who is calling, may they, and not too often: API keys, scopes, bank grants, rate limits.
+
+Keys arrive as ``Authorization: Bearer tbk_...`` or ``X-API-Key: tbk_...``.  The order of refusals is fixed: no key
+401 missing_key, unknown or revoked key 401 invalid_key, over budget 429 rate_limited (with Retry-After), wrong scope
+403 forbidden_scope, then per bank 404 unknown_bank or 403 forbidden_bank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from takeback.web.errors import ApiError
+from takeback.web.ratelimit import retry_after_header
+from takeback.web.state import AppState, Principal, key_fingerprint
+from takeback.web.storage import BankInfo
+
+#: Declared for the OpenAPI document (so /docs offers both ways to log in); the check itself is below.
+bearer_scheme = HTTPBearer(auto_error=False, description="Authorization: Bearer tbk_...")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: tbk_...")
+MAX_KEY_LENGTH = 256
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.takeback
+
+
+def _key_from(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        raise ApiError(
+            401, "invalid_key", "Authorization must be 'Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+        )
+    key = request.headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+async def authenticate(request: Request) -> Principal:
+    state = app_state(request)
+    key = _key_from(request)
+    if key is None:
+        raise ApiError(
+            401,
+            "missing_key",
+            "an API key is required (Authorization: Bearer <key> or X-API-Key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    fingerprint = key_fingerprint(key)
+    principal = state.principals.get(fingerprint)
+    if principal is None:
+        if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+            principal = None
+        else:
+            generation = state.principals.generation()
+            principal = await run_in_threadpool(state.store.principal, key)
+            if principal is not None:
+                state.principals.put(fingerprint, principal, generation)
+        if principal is None:
+            raise ApiError(
+                401, "invalid_key", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+            )
+    wait = state.limiter.acquire(principal.client_id, principal.rate_limit_per_minute)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"rate limit of {principal.rate_limit_per_minute} requests per minute reached",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    return principal
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: an authenticated client holding `scope` (admin holds every scope)."""
+
+    async def dependency(
+        request: Request,
+        _bearer: Annotated[object, Depends(bearer_scheme)] = None,
+        _api_key: Annotated[object, Depends(api_key_scheme)] = None,
+    ) -> Principal:
+        principal = await authenticate(request)
+        if not principal.has(scope):
+            raise ApiError(403, "forbidden_scope", f"this key lacks the {scope!r} scope")
+        return principal
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+def usable_bank(state: AppState, principal: Principal, name: str) -> BankInfo:
+    """The named bank, if it exists and this client was granted it (sync: call from a thread)."""
+    bank = state.store.bank_by_name(name)
+    if bank is None:
+        raise ApiError(404, "unknown_bank", f"no bank named {name!r}")
+    if not principal.may_use(bank.id):
+        raise ApiError(403, "forbidden_bank", f"this key is not granted bank {name!r}")
+    return bank
