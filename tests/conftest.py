@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 from takeback import samples
+from tests import pg
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +56,63 @@ def long_gop_video(media_dir: Path) -> Path:
 @pytest.fixture
 def rng() -> Iterator[np.random.Generator]:
     yield np.random.default_rng(1234)
+
+
+# --- databases (store helper): every storage/API test runs on SQLite and on a throwaway PostgreSQL -------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg.PostgresServer]:
+    """One PostgreSQL server for the whole run (see tests/pg.py), removed at the end.  Skipped only when the server
+    binaries are missing and TAKEBACK_REQUIRE_POSTGRES is unset; CI sets it, so there a missing server fails."""
+    bindir = pg.find_bindir()
+    if bindir is None:
+        message = (
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in /usr/lib/postgresql/*/bin or PATH; "
+            "install the 'postgresql' package (scripts/setup.sh does) to run the PostgreSQL half of the store tests"
+        )
+        if os.environ.get(pg.REQUIRE_ENV):
+            pytest.fail(f"{message} ({pg.REQUIRE_ENV} is set)", pytrace=False)
+        pytest.skip(message)
+    server = pg.PostgresServer.start(bindir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(postgres_server: pg.PostgresServer) -> str:
+    """A migrated database that each test's database is cloned from (CREATE DATABASE … TEMPLATE)."""
+    from takeback.store.db import upgrade
+
+    name = postgres_server.create_database(prefix="template")
+    upgrade(postgres_server.url(name))
+    return name
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test's database is copied from."""
+    from takeback.store.db import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "takeback.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty, migrated database for this test: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        path = tmp_path / "db" / "takeback.sqlite3"
+        path.parent.mkdir(mode=0o700)
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: pg.PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database(template=request.getfixturevalue("_postgres_template"))
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
