@@ -2,8 +2,8 @@
 
 Stored sets (default 10 million hashes each):
   uniform  - independent random 256-bit hashes;
-  skewed   - clusters of near-duplicates (about 16 bits apart) plus 5% low-entropy hashes (few bits set), which
-             crowd MIH buckets and are the adversarial case for substring indexes.
+  skewed   - clusters of 5 near-duplicates (about 16 bits from a centre) plus 5% low-entropy hashes (a quarter
+             of the bits set), which crowd MIH buckets: the adversarial case for substring indexes.
 Queries: half planted (a stored hash with 0-31 random bits flipped, so at least one true neighbour exists), half
 random misses. Reported per index: build seconds, resident memory added, queries/s, recall of the planted pairs,
 and an exact comparison of full result sets against FAISS flat (exhaustive) on a shared subset of queries.
@@ -58,7 +58,7 @@ def make_dataset(kind: str, n: int, seed: int) -> np.ndarray:
     centres = random_words(rng, (n - low) // per_cluster + 1)
     members = np.repeat(centres, per_cluster, axis=0)[: n - low]
     members ^= sparse_mask(rng, len(members), 4)  # ~16 bits from the centre
-    low_entropy = sparse_mask(rng, low, 5)  # ~8 bits set of 256
+    low_entropy = sparse_mask(rng, low, 2)  # each bit set with p=1/4: crowded substring buckets
     data = np.concatenate([members, low_entropy])
     return data[rng.permutation(len(data))]
 

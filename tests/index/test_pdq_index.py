@@ -187,11 +187,12 @@ def test_search_is_consistent_during_concurrent_writes(small_tail: None) -> None
     assert got(index, probe, 0) == {(0, i, 0) for i in range(100)}
 
 
-def test_layout_covers_every_bit_and_allocation_is_a_valid_pigeonhole() -> None:
+def test_layout_is_disjoint_and_allocation_is_a_valid_pigeonhole() -> None:
     for n in (1, 100, 5000, 10**6, 10**7, 10**9):
         parts = mih.layout_for(n)
-        covered = sorted(b for p in parts for b in range(p.offset, p.offset + p.length))
-        assert covered == list(range(256))
+        covered = [b for p in parts for b in range(p.offset, p.offset + p.length)]
+        # disjoint substrings inside the hash; a few bits may stay uncovered (verified, not filtered)
+        assert len(covered) == len(set(covered)) and set(covered) <= set(range(256)) and len(covered) >= 240
         for threshold in (0, 1, 15, 31, 47):
             radii, _ = mih.allocate(parts, n, threshold)
             assert sum(r + 1 for r in radii) >= threshold + 1

@@ -17,6 +17,8 @@ bucket, with b chosen so buckets ≈ hashes), a uint32 (or int64 when needed) id
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
@@ -28,16 +30,21 @@ from takeback.index import brute, hamming
 
 #: Relative cost of checking one candidate vs probing one bucket (measured: a candidate costs a row gather, a
 #: query gather, xor, popcount and a sum; a probe costs two directory gathers and a subtraction).
-_CANDIDATE_COST = 2.5
+_CANDIDATE_COST = 2.0
 #: Relative cost of comparing one stored hash in a linear scan (vectorised, sequential memory).
 _SCAN_COST = 0.35
 #: The bucket directory stores absolute offsets once per block of this many buckets, and small relative ones
 #: for each bucket, which is what keeps it near one byte per bucket.
 _BLOCK_SHIFT = 5
+#: Segments at least this large build their tables in parallel threads.
+_PARALLEL_BUILD = 1 << 18
 #: Queries handled together per substring (see Segment.search).
 _QUERY_BLOCK = 128
 MIN_BITS = 8
 MAX_BITS = 24
+#: Bytes per stored hash (beyond the hash) the layout may use, and the threshold it is tuned for.
+MEMORY_BUDGET = 60.0
+DEFAULT_THRESHOLD = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +53,45 @@ class Part:
     length: int
 
 
-def layout_for(n: int) -> tuple[Part, ...]:
-    """Substrings of b ≈ log2(n) bits covering all 256 bits (some one bit longer so the lengths add up)."""
-    bits = min(MAX_BITS, max(MIN_BITS, round(math.log2(max(2, n)))))
+def _layout(bits: int, longer: int) -> tuple[Part, ...]:
     m = hamming.BITS // bits
-    extra = hamming.BITS - m * bits
-    parts = []
-    offset = 0
+    parts, offset = [], 0
     for i in range(m):
-        length = bits + extra // m + (1 if i < extra % m else 0)
+        length = bits + (1 if i < longer else 0)
         parts.append(Part(offset, length))
         offset += length
     return tuple(parts)
+
+
+def memory_per_hash(parts: tuple[Part, ...], n: int) -> float:
+    """Modelled bytes per stored hash beyond the hash: positions for all but the first table, ~1 byte per bucket
+    (plus the block bases), a uint32 id and an int32 bank."""
+    buckets = sum(1 << p.length for p in parts)
+    return 4 * (len(parts) - 1) + buckets * (1 + 4 / (1 << _BLOCK_SHIFT) + 1 / (1 << _BLOCK_SHIFT)) / n + 8
+
+
+@cache
+def layout_for(n: int, budget: float = MEMORY_BUDGET) -> tuple[Part, ...]:
+    """The substring layout with the least modelled cost at the PDQ threshold whose memory fits the budget.
+
+    Substrings of b bits, m = 256 // b of them; the bits left over either lengthen some substrings by one or stay
+    uncovered. Uncovered bits keep the pigeonhole bound valid (a difference there only makes the covered
+    distance smaller) and are still checked when a candidate is verified; they just do not filter.
+    """
+    n = max(2, n)
+    best: tuple[float, float, tuple[Part, ...]] | None = None
+    for bits in range(MIN_BITS, MAX_BITS + 1):
+        extra = hamming.BITS - (hamming.BITS // bits) * bits
+        for longer in sorted({0, min(extra, hamming.BITS // bits)}):
+            parts = _layout(bits, longer)
+            memory = memory_per_hash(parts, n)
+            _, cost = allocate(parts, n, DEFAULT_THRESHOLD)
+            over = max(0.0, memory - budget) if n >= 1 << 16 else 0.0
+            key = (over, cost if n >= 1 << 16 else cost + memory * n * 1e-3, parts)
+            if best is None or key[:2] < best[:2]:
+                best = key
+    assert best is not None
+    return best[2]
 
 
 def substring(words: np.ndarray, part: Part) -> np.ndarray:
@@ -193,12 +227,20 @@ class Segment:
         ids = ids.astype(id_dtype)
         banks = np.asarray(banks)[order].astype(np.int32)
         pos_dtype = np.uint32 if n < 1 << 32 else np.int64
-        perms: list[np.ndarray | None] = [None]
-        directories = [_Directory.build(first[order], parts[0].length)]
-        for part in parts[1:]:
+
+        def table(part: Part) -> tuple[np.ndarray, _Directory]:
             keys = substring(words, part)
-            perms.append(np.argsort(keys).astype(pos_dtype))
-            directories.append(_Directory.build(keys, part.length))
+            return np.argsort(keys).astype(pos_dtype), _Directory.build(keys, part.length)
+
+        # numpy's sort releases the GIL, so large segments build their tables on every core
+        threads = min(len(parts) - 1, os.cpu_count() or 1) if n >= _PARALLEL_BUILD else 1
+        if threads > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="mih-build") as pool:
+                tables = list(pool.map(table, parts[1:]))
+        else:
+            tables = [table(part) for part in parts[1:]]
+        perms: list[np.ndarray | None] = [None, *(t[0] for t in tables)]
+        directories = [_Directory.build(first[order], parts[0].length), *(t[1] for t in tables)]
         return cls(words, ids, banks, parts, perms, directories)
 
     @property
