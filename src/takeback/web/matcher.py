@@ -67,9 +67,7 @@ def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int
     after = marker["signal_id"]
     while True:
         rows = session.execute(
-            text(
-                "SELECT id, bank_id, signal_type, value FROM signals WHERE id > :after ORDER BY id LIMIT :limit"
-            ),
+            text("SELECT id, bank_id, signal_type, value FROM signals WHERE id > :after ORDER BY id LIMIT :limit"),
             {"after": after, "limit": _LOAD_CHUNK},
         ).all()
         if not rows:
