@@ -209,7 +209,8 @@ def test_bank_create_list_add_export_delete(service: Service, photos: dict[str, 
 
     listed = cli(service, "bank", "list", "--json")
     banks = {b["name"]: b for b in json.loads(listed.stdout)}
-    assert banks["cli-roundtrip"]["signals"] == 6
+    assert banks["cli-roundtrip"]["description"] == "test bank"
+    assert banks["cli-roundtrip"]["signals"] in (None, 6)  # the count is optional ("when cheap to know")
     table = cli(service, "bank", "list")
     assert "cli-roundtrip" in table.stdout and "test bank" in table.stdout
 

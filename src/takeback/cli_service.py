@@ -16,6 +16,7 @@ Exit codes of these commands (the numbers 0-4 mean the same as for `takeback has
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -209,19 +210,20 @@ def parse_hash_option(text: str, default_type: str) -> LocalSignal:
 
 
 def bootstrap_admin(settings: config.Settings) -> str | None:
-    """Create the first admin client when the store has none; return its key (shown once), else None."""
-    from takeback.store import repo
+    """Create an admin client when the store has no active one (first start); return its key, else None.
+
+    Whoever can start the server owns its database, so a server whose admin keys were all revoked makes a new one
+    on its next start: that is the recovery path for a lost key.
+    """
+    from takeback.store import count_clients, create_client
     from takeback.store.db import open_store
 
     engine, sessions = open_store(settings)
     try:
-        with sessions() as session:
-            if repo.list_clients(session):
+        with sessions.begin() as session:
+            if count_clients(session, scope="admin"):
                 return None
-            _info, key = repo.create_client(
-                session, name="admin", scopes=["admin"], rate_limit_per_minute=settings.default_rate_limit
-            )
-            session.commit()
+            _info, key = create_client(session, "admin", ["admin"])
             return key
     finally:
         engine.dispose()
@@ -392,7 +394,7 @@ def bank_list(as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, key: Ke
     for b in banks:
         table.add_row(
             escape(str(b.get("name", ""))),
-            str(b.get("signals", b.get("signal_count", ""))),
+            "-" if b.get("signals") is None else str(b["signals"]),
             escape(str(b.get("description") or "")),
             str(b.get("created_at", "")),
         )
@@ -530,15 +532,19 @@ def bank_export(
                     os.fsync(fh.fileno())
                 tmp.replace(output)  # type: ignore[arg-type]
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise fail(f"could not write the export to {output}: {exc.strerror or exc}", EXIT_WRITE_FAILED) from None
     except BaseException:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     if output is not None:
         err.print(f"bank {escape(bank)} written to {escape(str(output))}")
+
+
+def _discard(tmp: Path | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 # --- clients -----------------------------------------------------------------------------------------------------
