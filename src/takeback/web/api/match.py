@@ -84,7 +84,7 @@ def _run(state: AppState, principal: Principal, queries: list[Query], names: lis
     return _items(state, queries, results)
 
 
-@router.post("", response_model=MatchResult, summary="Match one signal")
+@router.post("", response_model=MatchResult, response_model_exclude_none=True, summary="Match one signal")
 async def match_one(
     body: MatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
 ) -> MatchResult:
@@ -98,7 +98,12 @@ async def match_one(
     return MatchResult(matches=items[0])
 
 
-@router.post("/batch", response_model=MatchBatchResult, summary="Match a batch of signals (results in query order)")
+@router.post(
+    "/batch",
+    response_model=MatchBatchResult,
+    response_model_exclude_none=True,
+    summary="Match a batch of signals (results in query order)",
+)
 async def match_batch(
     body: MatchBatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
 ) -> MatchBatchResult:
