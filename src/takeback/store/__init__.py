@@ -4,6 +4,11 @@ Repositories are plain functions taking a ``Session`` and returning frozen datac
 but never commit: the caller owns the transaction (``with factory.begin() as session: ...``).  Everything below
 is importable from ``takeback.store`` directly.
 
+Errors (``errors``, all ``StoreError``): BankExists · UnknownBank · UnknownClient · UnknownWebhook · InvalidInput
+(also a ValueError; ``.field``/``.message``): text with NUL characters or over its column's length, integers over
+32 bits — refused up front so SQLite and PostgreSQL behave alike (PostgreSQL would raise DataError).  Ids that
+cannot exist (not an int, <= 0, beyond the column's range) are simply "not found", never a database error.
+
 Engine (``db``): make_engine(url) · session_factory(engine, *, read_only=False) · upgrade(url|engine, revision="head")
   · downgrade(url|engine, revision="base") · open_store(settings) -> (engine, session_factory)
 Cases/banks (``banks``): create_case · get_case · list_cases ·
@@ -54,7 +59,7 @@ from takeback.store.clients import (
     ungrant_bank,
 )
 from takeback.store.db import downgrade, make_engine, open_store, session_factory, upgrade
-from takeback.store.errors import BankExists, StoreError, UnknownBank, UnknownClient, UnknownWebhook
+from takeback.store.errors import BankExists, InvalidInput, StoreError, UnknownBank, UnknownClient, UnknownWebhook
 from takeback.store.records import (
     AddResult,
     BankInfo,
@@ -100,6 +105,7 @@ __all__ = [
     "CaseInfo",
     "ClientInfo",
     "DeliveryInfo",
+    "InvalidInput",
     "StoreError",
     "StoredSignal",
     "UnknownBank",

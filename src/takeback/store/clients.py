@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from takeback.store._sql import insert_ignore
-from takeback.store.errors import UnknownBank, UnknownClient
+from takeback.store._sql import check_int32, check_text, insert_ignore, is_id
+from takeback.store.errors import InvalidInput, UnknownBank, UnknownClient
 from takeback.store.models import ApiClient, Bank, ClientBank, utcnow
 from takeback.store.records import ClientInfo
 
@@ -51,14 +51,15 @@ def _client(row: object) -> ClientInfo:
 
 
 def normalise_scopes(scopes: str | Iterable[str]) -> frozenset[str]:
-    """Scopes from a list or a space-separated string; ValueError on an unknown or empty set."""
-    items = scopes.split() if isinstance(scopes, str) else [s.strip() for s in scopes]
+    """Scopes from a list or a space-separated string; InvalidInput (a ValueError) on an unknown or empty set."""
+    items = scopes.split() if isinstance(scopes, str) else [str(s).strip() for s in scopes]
     result = frozenset(s for s in items if s)
     unknown = result - SCOPES
     if unknown:
-        raise ValueError(f"unknown scope(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(SCOPES))}")
+        known = ", ".join(sorted(SCOPES))
+        raise InvalidInput("scopes", f"unknown scope(s): {', '.join(sorted(unknown))}; known: {known}")
     if not result:
-        raise ValueError("at least one scope is required")
+        raise InvalidInput("scopes", "at least one scope is required")
     return result
 
 
@@ -88,9 +89,11 @@ def create_client(
     bank_ids: Iterable[int] = (),
 ) -> tuple[ClientInfo, str]:
     """Create a client; returns its info and the plaintext key (shown once, never stored)."""
+    check_text("name", name, 200)
     scope_set = normalise_scopes(scopes)
+    check_int32("rate_limit_per_minute", rate_limit_per_minute)
     if rate_limit_per_minute is not None and rate_limit_per_minute <= 0:
-        raise ValueError("rate_limit_per_minute must be positive")
+        raise InvalidInput("rate_limit_per_minute", "must be positive")
     prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
     key = f"tbk_{prefix}_{secrets.token_urlsafe(32)}"
     row = session.execute(
@@ -126,6 +129,8 @@ def authenticate(session: Session, key: str) -> ClientInfo | None:
 
 
 def get_client(session: Session, client_id: int) -> ClientInfo | None:
+    if not is_id(client_id):
+        return None
     row = session.execute(select(*_COLUMNS).where(ApiClient.id == client_id)).first()
     return _client(row) if row else None
 
@@ -149,6 +154,8 @@ def count_clients(session: Session, *, scope: str | None = None, include_revoked
 
 def revoke_client(session: Session, client_id: int) -> bool:
     """Revoke a client's key for good.  False when unknown or already revoked."""
+    if not is_id(client_id):
+        return False
     result = session.execute(
         update(ApiClient)
         .where(ApiClient.id == client_id, ApiClient.revoked_at.is_(None))
@@ -160,9 +167,9 @@ def revoke_client(session: Session, client_id: int) -> bool:
 
 def grant_bank(session: Session, client_id: int, bank_id: int) -> bool:
     """Give a client access to a bank; True if newly granted.  Raises UnknownClient / UnknownBank."""
-    if session.execute(select(ApiClient.id).where(ApiClient.id == client_id)).first() is None:
+    if not is_id(client_id) or session.execute(select(ApiClient.id).where(ApiClient.id == client_id)).first() is None:
         raise UnknownClient(client_id)
-    if session.execute(select(Bank.id).where(Bank.id == bank_id)).first() is None:
+    if not is_id(bank_id) or session.execute(select(Bank.id).where(Bank.id == bank_id)).first() is None:
         raise UnknownBank(bank_id)
     stmt = (
         insert_ignore(session, ClientBank.__table__, ["client_id", "bank_id"])
@@ -174,11 +181,15 @@ def grant_bank(session: Session, client_id: int, bank_id: int) -> bool:
 
 def ungrant_bank(session: Session, client_id: int, bank_id: int) -> bool:
     """Take a grant away; True if there was one."""
+    if not (is_id(client_id) and is_id(bank_id)):
+        return False
     table = ClientBank.__table__
     stmt = delete(table).where(table.c.client_id == client_id, table.c.bank_id == bank_id).returning(table.c.bank_id)
     return session.execute(stmt).first() is not None
 
 
 def client_bank_ids(session: Session, client_id: int) -> frozenset[int]:
+    if not is_id(client_id):
+        return frozenset()
     table = ClientBank.__table__
     return frozenset(session.execute(select(table.c.bank_id).where(table.c.client_id == client_id)).scalars())

@@ -21,3 +21,14 @@ class UnknownClient(StoreError):
 
 class UnknownWebhook(StoreError):
     """No webhook with that id."""
+
+
+class InvalidInput(StoreError, ValueError):
+    """A value neither backend can store the same way: text with NUL characters (PostgreSQL refuses them, SQLite
+    keeps them), text longer than its column (PostgreSQL refuses, SQLite keeps), integers outside the column's
+    range.  Raised before touching the database so both backends behave alike."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

@@ -14,7 +14,16 @@ from collections.abc import Collection, Iterable, Iterator
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from takeback.store._sql import chunked, insert_ignore, serialise_signal_writes
+from takeback.store._sql import (
+    INT64_MAX,
+    check_int32,
+    check_text,
+    chunked,
+    clamp_after,
+    insert_ignore,
+    is_id,
+    serialise_signal_writes,
+)
 from takeback.store.errors import UnknownBank
 from takeback.store.models import Bank, Signal, SignalRemoval, utcnow
 from takeback.store.records import AddResult, StoredSignal
@@ -48,8 +57,12 @@ def _stored(row: object) -> StoredSignal:
 def add_signals(session: Session, bank_id: int, signals: Iterable[SignalInput]) -> AddResult:
     """Add signals to a bank, skipping those already in it (and repeats within ``signals``).
 
-    Raises ``UnknownBank``.  Safe against concurrent adders: the database skips duplicates (ON CONFLICT DO NOTHING).
+    Raises ``UnknownBank``, and ``InvalidInput`` (nothing stored) for text no backend should store (NUL characters,
+    a type name over 32 characters) or a quality outside 32 bits.  Safe against concurrent adders: the database
+    skips duplicates (ON CONFLICT DO NOTHING).
     """
+    if not is_id(bank_id):
+        raise UnknownBank(bank_id)
     serialise_signal_writes(session)
     if session.execute(select(Bank.id).where(Bank.id == bank_id)).first() is None:
         raise UnknownBank(bank_id)
@@ -57,9 +70,13 @@ def add_signals(session: Session, bank_id: int, signals: Iterable[SignalInput]) 
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
     total = 0
-    for signal_type, value, quality, note in signals:
+    for index, (signal_type, value, quality, note) in enumerate(signals):
         total += 1
         kind = str(signal_type)
+        check_text(f"signals[{index}].signal_type", kind, 32)
+        check_text(f"signals[{index}].value", value)
+        check_int32(f"signals[{index}].quality", quality)
+        check_text(f"signals[{index}].note", note, optional=True)
         digest = value_digest(kind, value)
         if digest in seen:
             continue
@@ -85,8 +102,10 @@ def add_signals(session: Session, bank_id: int, signals: Iterable[SignalInput]) 
 def remove_signals(session: Session, bank_id: int, ids: Iterable[int]) -> list[int]:
     """Remove these signals from the bank (ids of other banks, or unknown ids, are ignored); returns the ids
     removed, ascending, each journalled in ``signal_removals``."""
+    if not is_id(bank_id):
+        return []
     serialise_signal_writes(session)
-    wanted = sorted({int(i) for i in ids})
+    wanted = sorted({i for i in ids if is_id(i, 64)})
     removed: list[int] = []
     for part in chunked(wanted):
         stmt = delete(_table).where(_table.c.bank_id == bank_id, _table.c.id.in_(part)).returning(_table.c.id)
@@ -104,7 +123,7 @@ def remove_signals(session: Session, bank_id: int, ids: Iterable[int]) -> list[i
 def get_signals(session: Session, ids: Collection[int]) -> dict[int, StoredSignal]:
     """The signals that exist among ``ids``, by id."""
     found: dict[int, StoredSignal] = {}
-    for part in chunked(sorted(set(ids))):
+    for part in chunked(sorted({i for i in ids if is_id(i, 64)})):
         for row in session.execute(select(*_COLUMNS).where(Signal.id.in_(part))):
             found[row[0]] = _stored(row)
     return found
@@ -112,6 +131,9 @@ def get_signals(session: Session, ids: Collection[int]) -> dict[int, StoredSigna
 
 def list_signals(session: Session, bank_id: int, after_id: int = 0, limit: int = 1000) -> list[StoredSignal]:
     """One page of a bank's signals by id: those with id > ``after_id`` (keyset paging, stable under inserts)."""
+    if not is_id(bank_id) or after_id >= INT64_MAX:
+        return []
+    after_id = clamp_after(after_id)
     stmt = (
         select(*_COLUMNS)
         .where(Signal.bank_id == bank_id, Signal.id > after_id)
@@ -127,7 +149,9 @@ def iter_signals(
     """All signals (or one bank's) with id > ``after_id``, by id, in lists of up to ``chunk``."""
     if chunk <= 0:
         raise ValueError("chunk must be positive")
-    last = after_id
+    if after_id >= INT64_MAX or (bank_id is not None and not is_id(bank_id)):
+        return
+    last = clamp_after(after_id)
     while True:
         stmt = select(*_COLUMNS).where(Signal.id > last)
         if bank_id is not None:
@@ -145,7 +169,9 @@ def iter_signal_rows(session: Session, after_id: int = 0, chunk: int = 50_000) -
     """Like ``iter_signals`` but lean tuples (id, bank_id, signal_type, value): for loading an index of millions."""
     if chunk <= 0:
         raise ValueError("chunk must be positive")
-    last = after_id
+    if after_id >= INT64_MAX:
+        return
+    last = clamp_after(after_id)
     columns = (_table.c.id, _table.c.bank_id, _table.c.signal_type, _table.c.value)
     while True:
         stmt = select(*columns).where(_table.c.id > last).order_by(_table.c.id).limit(chunk)
@@ -161,6 +187,8 @@ def iter_signal_rows(session: Session, after_id: int = 0, chunk: int = 50_000) -
 def count_signals(session: Session, bank_id: int | None = None) -> int:
     stmt = select(func.count()).select_from(_table)
     if bank_id is not None:
+        if not is_id(bank_id):
+            return 0
         stmt = stmt.where(_table.c.bank_id == bank_id)
     return int(session.execute(stmt).scalar_one())
 
@@ -173,8 +201,14 @@ def max_signal_id(session: Session) -> int:
 def removals_since(session: Session, seq: int, limit: int | None = None) -> tuple[list[tuple[int | None, int]], int]:
     """Removals journalled after ``seq``, oldest first, as (signal_id or None for a whole bank, bank_id), and the
     last seq returned (``seq`` itself when there are none)."""
+    if seq >= INT64_MAX:
+        return [], seq
     table = SignalRemoval.__table__
-    stmt = select(table.c.seq, table.c.signal_id, table.c.bank_id).where(table.c.seq > seq).order_by(table.c.seq)
+    stmt = (
+        select(table.c.seq, table.c.signal_id, table.c.bank_id)
+        .where(table.c.seq > clamp_after(seq))
+        .order_by(table.c.seq)
+    )
     if limit is not None:
         stmt = stmt.limit(limit)
     last = seq

@@ -12,11 +12,13 @@ import secrets
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from takeback.store.errors import UnknownClient, UnknownWebhook
+from takeback.store._sql import check_int32, check_text, is_id
+from takeback.store.errors import InvalidInput, UnknownClient, UnknownWebhook
 from takeback.store.models import ApiClient, Webhook, WebhookDelivery, utcnow
 from takeback.store.records import DeliveryInfo, WebhookInfo
 
 STATUSES = frozenset({"pending", "delivered", "failed"})
+LAST_ERROR_MAX = 2000
 
 _HOOK = (Webhook.id, Webhook.client_id, Webhook.url, Webhook.secret, Webhook.active, Webhook.created_at)
 _DELIVERY = (
@@ -55,7 +57,9 @@ def new_secret() -> str:
 
 def create_webhook(session: Session, client_id: int, url: str, secret: str | None = None) -> WebhookInfo:
     """Register a URL for a client (URL safety is checked by the caller); a secret is generated when not given."""
-    if session.execute(select(ApiClient.id).where(ApiClient.id == client_id)).first() is None:
+    check_text("url", url, 2048)
+    check_text("secret", secret, 200, optional=True)
+    if not is_id(client_id) or session.execute(select(ApiClient.id).where(ApiClient.id == client_id)).first() is None:
         raise UnknownClient(client_id)
     row = session.execute(
         insert(Webhook)
@@ -66,6 +70,8 @@ def create_webhook(session: Session, client_id: int, url: str, secret: str | Non
 
 
 def get_webhook(session: Session, webhook_id: int) -> WebhookInfo | None:
+    if not is_id(webhook_id):
+        return None
     row = session.execute(select(*_HOOK).where(Webhook.id == webhook_id)).first()
     return _hook(row) if row else None
 
@@ -73,6 +79,8 @@ def get_webhook(session: Session, webhook_id: int) -> WebhookInfo | None:
 def list_webhooks(session: Session, client_id: int | None = None, *, active_only: bool = False) -> list[WebhookInfo]:
     stmt = select(*_HOOK).order_by(Webhook.id)
     if client_id is not None:
+        if not is_id(client_id):
+            return []
         stmt = stmt.where(Webhook.client_id == client_id)
     if active_only:
         stmt = stmt.where(Webhook.active.is_(True))
@@ -80,6 +88,8 @@ def list_webhooks(session: Session, client_id: int | None = None, *, active_only
 
 
 def set_webhook_active(session: Session, webhook_id: int, active: bool) -> bool:
+    if not is_id(webhook_id):
+        return False
     row = session.execute(
         update(Webhook).where(Webhook.id == webhook_id).values(active=active).returning(Webhook.id)
     ).first()
@@ -88,6 +98,8 @@ def set_webhook_active(session: Session, webhook_id: int, active: bool) -> bool:
 
 def delete_webhook(session: Session, webhook_id: int, *, client_id: int | None = None) -> bool:
     """Delete a webhook and its delivery records; with ``client_id``, only if it belongs to that client."""
+    if not is_id(webhook_id) or (client_id is not None and not is_id(client_id)):
+        return False
     stmt = delete(Webhook).where(Webhook.id == webhook_id)
     if client_id is not None:
         stmt = stmt.where(Webhook.client_id == client_id)
@@ -96,7 +108,9 @@ def delete_webhook(session: Session, webhook_id: int, *, client_id: int | None =
 
 def create_delivery(session: Session, webhook_id: int, event_id: str, payload: str) -> DeliveryInfo:
     """Record a queued delivery (status pending, 0 attempts).  ``payload`` is the exact JSON body to send."""
-    if session.execute(select(Webhook.id).where(Webhook.id == webhook_id)).first() is None:
+    check_text("event_id", event_id, 36)
+    check_text("payload", payload)
+    if not is_id(webhook_id) or session.execute(select(Webhook.id).where(Webhook.id == webhook_id)).first() is None:
         raise UnknownWebhook(webhook_id)
     now = utcnow()
     row = session.execute(
@@ -126,20 +140,23 @@ def update_delivery(
 ) -> DeliveryInfo | None:
     """Record an attempt's outcome; ``delivered`` also stamps delivered_at.  None if the delivery is gone (its
     webhook was deleted meanwhile)."""
+    if not is_id(delivery_id, 64):
+        return None
     now = utcnow()
     values: dict[str, object] = {"updated_at": now}
     if status is not None:
         if status not in STATUSES:
-            raise ValueError(f"unknown delivery status {status!r}")
+            raise InvalidInput("status", f"unknown delivery status {status!r}")
         values["status"] = status
         if status == "delivered":
             values["delivered_at"] = now
     if attempts is not None:
         values["attempts"] = attempts
     if not isinstance(response_status, _Unset):
-        values["response_status"] = response_status
+        values["response_status"] = check_int32("response_status", response_status)
     if not isinstance(last_error, _Unset):
-        values["last_error"] = last_error
+        # Error text comes from anywhere (exceptions, remote servers): keep it storable rather than refuse it.
+        values["last_error"] = None if last_error is None else last_error.replace("\x00", "")[:LAST_ERROR_MAX]
     row = session.execute(
         update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values).returning(*_DELIVERY)
     ).first()
@@ -147,6 +164,8 @@ def update_delivery(
 
 
 def get_delivery(session: Session, delivery_id: int) -> DeliveryInfo | None:
+    if not is_id(delivery_id, 64):
+        return None
     row = session.execute(select(*_DELIVERY).where(WebhookDelivery.id == delivery_id)).first()
     return _delivery(row) if row else None
 
@@ -155,6 +174,8 @@ def list_deliveries(
     session: Session, webhook_id: int, *, status: str | None = None, limit: int = 100
 ) -> list[DeliveryInfo]:
     """A webhook's deliveries, newest first."""
+    if not is_id(webhook_id):
+        return []
     stmt = select(*_DELIVERY).where(WebhookDelivery.webhook_id == webhook_id)
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)
