@@ -275,7 +275,7 @@ def test_match_file_finds_the_original_and_a_resized_copy(
     result = cli(service, "match", str(photos["astronaut"]), str(photos["copy"]), "-b", protected, "-j", "0", "-q")
     assert result.exit_code == EXIT_OK, result.output
     assert "astronaut.jpg" in result.stdout and "astronaut-small.jpg" in result.stdout
-    assert "2 of 2 sources matched" in result.stdout
+    assert "2 of 2 files matched" in result.stdout
 
     data = json.loads(cli(service, "match", str(photos["copy"]), "-b", protected, "-j", "0", "-q", "--json").stdout)
     by_type = {r["signal_type"]: r["matches"] for r in data["results"]}
@@ -288,7 +288,7 @@ def test_match_no_match_exits_zero_and_fail_on_match_exits_ten(
     service: Service, photos: dict[str, Path], protected: str
 ) -> None:
     miss = cli(service, "match", str(photos["chelsea"]), "-b", protected, "-j", "0", "-q")
-    assert miss.exit_code == EXIT_OK and "0 of 1 sources matched" in miss.stdout
+    assert miss.exit_code == EXIT_OK and "0 of 1 file matched" in miss.stdout
     assert (
         cli(service, "match", str(photos["chelsea"]), "-b", protected, "-j", "0", "-q", "--fail-on-match").exit_code
         == EXIT_OK

@@ -121,6 +121,8 @@ class LocalSignal:
     signal_type: str
     value: str
     quality: int | None = None
+    #: True for a value given with --hash (its source is the value itself, not a file).
+    given: bool = False
 
     def query(self) -> dict[str, Any]:
         return {"signal_type": self.signal_type, "value": self.value}
@@ -203,7 +205,7 @@ def parse_hash_option(text: str, default_type: str) -> LocalSignal:
         stype, canonical = canonical_value(kind, value)
     except InvalidSignal as exc:
         raise fail(f"--hash {text[:80]!r}: {exc.code}: {exc.message}", EXIT_USAGE) from None
-    return LocalSignal("--hash", stype.value, canonical)
+    return LocalSignal(f"{stype.value}:{canonical}", stype.value, canonical, given=True)
 
 
 # --- serve -------------------------------------------------------------------------------------------------------
@@ -347,17 +349,21 @@ def _print_matches(queries: Sequence[LocalSignal], found: Sequence[list[dict[str
                 distance = str(m.get("distance", ""))
                 if m.get("query_match_pct") is not None:
                     distance += f" ({m['query_match_pct']:.0f}% / {m.get('compared_match_pct') or 0:.0f}%)"
-                source = q.source if q.source != "--hash" else q.value[:16] + "…"
+                source = q.value[:16] + "…" if q.given else q.source
                 table.add_row(
                     escape(source), q.signal_type, escape(str(m.get("bank", ""))), str(m.get("signal_id", "")), distance
                 )
         out.print(table)
-    noun = "hash" if sources == {"--hash"} else "source"
+    given = {q.given for q in queries}
+    noun = ("hash", "hashes") if given == {True} else ("file", "files") if given == {False} else ("source", "sources")
     out.print(
-        f"{len(hit_sources)} of {len(sources) if noun == 'source' else len(queries)} "
-        f"{noun}{'es' if noun == 'hash' else 's'} matched"
-        f" ({len(queries)} signals checked)"
+        f"{len(hit_sources)} of {_count(len(sources), *noun)} matched ({_count(len(queries), 'signal', 'signals')} "
+        "checked)"
     )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 # --- banks -------------------------------------------------------------------------------------------------------
@@ -388,7 +394,7 @@ def bank_list(as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, key: Ke
     if as_json:
         typer.echo(dumps(banks))
         return
-    table = Table(title=f"{len(banks)} banks", title_justify="left")
+    table = Table(title=_count(len(banks), "bank", "banks"), title_justify="left")
     for column in ("name", "signals", "description", "created"):
         table.add_column(column, justify="right" if column == "signals" else "left")
     for b in banks:
@@ -591,7 +597,7 @@ def client_list(as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, key: 
     if as_json:
         typer.echo(dumps(clients))
         return
-    table = Table(title=f"{len(clients)} clients", title_justify="left")
+    table = Table(title=_count(len(clients), "client", "clients"), title_justify="left")
     for column in ("id", "name", "key prefix", "scopes", "banks", "rate/min", "revoked"):
         table.add_column(column)
     for c in clients:
