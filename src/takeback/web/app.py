@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from takeback import __version__
 from takeback.config import Settings
 from takeback.discover.urlguard import Resolver, system_resolver
+from takeback.store import errors as store_errors
 from takeback.web import errors
 from takeback.web.api import banks, clients, health, match, webhooks
 from takeback.web.matcher import Matcher
@@ -83,6 +84,24 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+def _store_errors(app: FastAPI) -> None:
+    """Store errors that can surface from a race (a bank deleted between lookup and write) or from input the routes
+    let through; each becomes its 4xx instead of a 500."""
+
+    async def handle(request: Any, exc: Exception) -> Any:
+        if isinstance(exc, store_errors.UnknownBank):
+            return errors.error_response(404, "unknown_bank", "the bank does not exist (any more)")
+        if isinstance(exc, store_errors.UnknownClient | store_errors.UnknownWebhook):
+            return errors.error_response(404, "not_found", "no such client or webhook")
+        if isinstance(exc, store_errors.InvalidInput):
+            return errors.error_response(400, "invalid_input", str(exc))
+        if isinstance(exc, store_errors.BankExists):
+            return errors.error_response(409, "bank_exists", "a bank with that name already exists")
+        return await errors.unexpected(request, exc)
+
+    app.add_exception_handler(store_errors.StoreError, handle)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -125,6 +144,7 @@ def create_app(
         responses=_ERRORS,
     )
     errors.install(app)
+    _store_errors(app)
     for module in (health, banks, match, clients, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

@@ -190,7 +190,7 @@ class BankGrant(_In):
 # --- webhooks -----------------------------------------------------------------------------------------------------
 class WebhookCreate(_In):
     url: Annotated[Text, Field(min_length=1, max_length=2048, examples=["https://hooks.example.com/takeback"])]
-    secret: Annotated[Text, Field(min_length=16, max_length=256)] | None = None
+    secret: Annotated[Text, Field(min_length=16, max_length=200)] | None = None
 
 
 class Webhook(BaseModel):
