@@ -22,6 +22,7 @@ from takeback.discover.urlguard import Resolver, system_resolver
 from takeback.store import errors as store_errors
 from takeback.web import errors
 from takeback.web.api import banks, clients, health, match, webhooks
+from takeback.web.auth import SECURITY_SCHEMES
 from takeback.web.matcher import Matcher
 from takeback.web.schemas import ErrorEnvelope
 from takeback.web.state import AppState
@@ -148,7 +149,28 @@ def create_app(
     for module in (health, banks, match, clients, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    _declare_security(app)
     return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Add the key schemes to the OpenAPI document: every operation but /v1/health takes either."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema.get("paths", {}).items():
+            if path == "/v1/health":
+                continue
+            for operation in operations.values():
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:

@@ -6,16 +6,17 @@ only handed to the background dispatcher — the response never waits for a deli
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from takeback.index import Match, Query
 from takeback.signals.validate import InvalidSignal, canonical_value
 from takeback.web.auth import app_state, require, usable_bank
 from takeback.web.errors import ApiError
-from takeback.web.schemas import MatchBatchRequest, MatchBatchResult, MatchItem, MatchRequest, MatchResult, QueryIn
+from takeback.web.schemas import MatchBatchRequest, MatchBatchResult, MatchRequest, MatchResult, QueryIn
 from takeback.web.state import AppState, Principal
 from takeback.web.webhooks import match_event
 
@@ -44,41 +45,43 @@ def _bank_scope(state: AppState, principal: Principal, names: list[str] | None) 
     return frozenset(usable_bank(state, principal, name).id for name in dict.fromkeys(names))
 
 
-def _items(state: AppState, queries: list[Query], results: list[list[Match]]) -> list[list[MatchItem]]:
+def _items(state: AppState, queries: list[Query], results: list[list[Match]]) -> list[list[dict[str, Any]]]:
+    """Plain dicts (the MatchItem shape, nulls left out): built once, sent as they are (no second validation)."""
     bank_ids = {m.bank_id for matches in results for m in matches}
     names = state.bank_names(bank_ids) if bank_ids else {}
-    out: list[list[MatchItem]] = []
+    out: list[list[dict[str, Any]]] = []
     for query, matches in zip(queries, results, strict=True):
-        out.append(
-            [
-                MatchItem(
-                    bank=names.get(m.bank_id, str(m.bank_id)),
-                    signal_id=m.signal_id,
-                    signal_type=query.signal_type,
-                    distance=m.distance,
-                    query_match_pct=m.query_match_pct,
-                    compared_match_pct=m.compared_match_pct,
-                )
-                for m in matches
-            ]
-        )
+        items = []
+        for m in matches:
+            item: dict[str, Any] = {
+                "bank": names.get(m.bank_id, str(m.bank_id)),
+                "signal_id": m.signal_id,
+                "signal_type": query.signal_type,
+                "distance": m.distance,
+            }
+            if m.query_match_pct is not None:
+                item["query_match_pct"] = m.query_match_pct
+            if m.compared_match_pct is not None:
+                item["compared_match_pct"] = m.compared_match_pct
+            items.append(item)
+        out.append(items)
     return out
 
 
-def _notify(state: AppState, principal: Principal, queries: list[Query], items: list[list[MatchItem]]) -> None:
+def _notify(state: AppState, principal: Principal, queries: list[Query], items: list[list[dict[str, Any]]]) -> None:
     if not principal.webhooks:
         return
     for query, matches in zip(queries, items, strict=True):
         if matches:
             event_id, body = match_event(
-                principal.name,
-                {"signal_type": query.signal_type, "value": query.value},
-                [m.model_dump(exclude_none=True) for m in matches],
+                principal.name, {"signal_type": query.signal_type, "value": query.value}, matches
             )
             state.dispatcher.submit(principal.webhooks, event_id, body)
 
 
-def _run(state: AppState, principal: Principal, queries: list[Query], names: list[str] | None) -> list[list[MatchItem]]:
+def _run(
+    state: AppState, principal: Principal, queries: list[Query], names: list[str] | None
+) -> list[list[dict[str, Any]]]:
     banks = _bank_scope(state, principal, names)
     results = state.matcher.match(queries, banks)
     return _items(state, queries, results)
@@ -87,7 +90,7 @@ def _run(state: AppState, principal: Principal, queries: list[Query], names: lis
 @router.post("", response_model=MatchResult, response_model_exclude_none=True, summary="Match one signal")
 async def match_one(
     body: MatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
-) -> MatchResult:
+) -> Response:
     state = app_state(request)
     queries = [_query(state, body)]
     if body.banks:
@@ -95,7 +98,7 @@ async def match_one(
     else:
         items = _run(state, principal, queries, None)
     _notify(state, principal, queries, items)
-    return MatchResult(matches=items[0])
+    return JSONResponse({"matches": items[0]})
 
 
 @router.post(
@@ -106,7 +109,7 @@ async def match_one(
 )
 async def match_batch(
     body: MatchBatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
-) -> MatchBatchResult:
+) -> Response:
     state = app_state(request)
     if not body.queries:
         raise ApiError(400, "empty_batch", "queries must hold at least one query")
@@ -119,4 +122,4 @@ async def match_batch(
     else:
         items = _run(state, principal, queries, None)
     _notify(state, principal, queries, items)
-    return MatchBatchResult(results=[MatchResult(matches=m) for m in items])
+    return JSONResponse({"results": [{"matches": m} for m in items]})
