@@ -115,6 +115,9 @@ def test_random_operations_match_brute_force(
             live[doomed] = False
     queries = np.concatenate([near(rng, words, 12, threshold + 2), dataset("uniform", 3, seed + 1)])
     assert got(index, queries, threshold) == expected(queries, words[live], ids[live], threshold)
+    for row in range(3):  # one query at a time takes the all-substrings-in-one-pass path
+        one = queries[row : row + 1]
+        assert got(index, one, threshold) == expected(one, words[live], ids[live], threshold)
     assert len(index) == int(live.sum())
 
 

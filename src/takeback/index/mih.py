@@ -38,12 +38,14 @@ _SCAN_COST = 0.35
 _BLOCK_SHIFT = 5
 #: Segments at least this large build their tables in parallel threads.
 _PARALLEL_BUILD = 1 << 18
-#: Queries handled together per substring (see Segment.search).
+#: Queries handled together per substring (see Segment.search), and up to how many queries all substrings are
+#: probed in one pass instead.
 _QUERY_BLOCK = 128
+_FUSED_MAX = 4
 MIN_BITS = 8
 MAX_BITS = 24
 #: Bytes per stored hash (beyond the hash) the layout may use, and the threshold it is tuned for.
-MEMORY_BUDGET = 60.0
+MEMORY_BUDGET = 63.0
 DEFAULT_THRESHOLD = 31
 
 
@@ -64,10 +66,10 @@ def _layout(bits: int, longer: int) -> tuple[Part, ...]:
 
 
 def memory_per_hash(parts: tuple[Part, ...], n: int) -> float:
-    """Modelled bytes per stored hash beyond the hash: positions for all but the first table, ~1 byte per bucket
+    """Modelled bytes per stored hash beyond the hash: a uint32 position per table, ~1 byte per bucket
     (plus the block bases), a uint32 id and an int32 bank."""
     buckets = sum(1 << p.length for p in parts)
-    return 4 * (len(parts) - 1) + buckets * (1 + 4 / (1 << _BLOCK_SHIFT) + 1 / (1 << _BLOCK_SHIFT)) / n + 8
+    return 4 * len(parts) + buckets * (1 + 4 / (1 << _BLOCK_SHIFT) + 1 / (1 << _BLOCK_SHIFT)) / n + 8
 
 
 @cache
@@ -146,54 +148,62 @@ def allocate(parts: tuple[Part, ...], n: int, threshold: int) -> tuple[tuple[int
     return tuple(radii), total
 
 
-class _Directory:
-    """Where each bucket's rows start and how many there are, in about one byte per bucket.
+def _directory(keys: np.ndarray, bits: int, first_position: int) -> tuple[np.ndarray, np.ndarray]:
+    """(base, rel) for one table: where each bucket's entries start and how many there are, in about one byte per
+    bucket.
 
-    Buckets are grouped in blocks of 2^s. `base` holds each block's absolute start; `rel` holds, per block, the 2^s
-    bucket starts relative to the block plus one closing entry, so a bucket's count is the difference of two
-    neighbouring bytes (one cache line) and only its start needs the block base. `rel` is uint8 unless a block holds
-    more than 255 rows (skewed data), then wider.
+    Buckets are grouped in blocks of 2^s. `base` holds each block's absolute start (already offset by the table's
+    place in the shared permutation array); `rel` holds, per block, the 2^s bucket starts relative to the block
+    plus one closing entry, so a bucket's count is the difference of two neighbouring entries (one cache line) and
+    only its start needs the block base.
     """
+    width = 1 << _BLOCK_SHIFT
+    blocks = max(1, (1 << bits) >> _BLOCK_SHIFT)
+    counts = np.bincount(keys, minlength=blocks * width).reshape(blocks, width)
+    rel = np.zeros((blocks, width + 1), dtype=np.int64)
+    np.cumsum(counts, axis=1, out=rel[:, 1:])
+    base = np.full(blocks, first_position, dtype=np.int64)
+    base[1:] += np.cumsum(rel[:-1, -1])
+    return base, rel.ravel()
 
-    __slots__ = ("base", "rel")
 
-    def __init__(self, base: np.ndarray, rel: np.ndarray) -> None:
-        self.base = base
-        self.rel = rel
+def _narrow(values: np.ndarray) -> np.ndarray:
+    peak = int(values.max()) if len(values) else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if peak <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values.astype(np.int64)
 
-    @classmethod
-    def build(cls, keys: np.ndarray, bits: int) -> _Directory:
-        width = 1 << _BLOCK_SHIFT
-        blocks = max(1, (1 << bits) >> _BLOCK_SHIFT)
-        counts = np.bincount(keys, minlength=blocks * width).reshape(blocks, width)
-        rel = np.zeros((blocks, width + 1), dtype=np.int64)
-        np.cumsum(counts, axis=1, out=rel[:, 1:])
-        base = np.zeros(blocks, dtype=np.int64)
-        np.cumsum(rel[:-1, -1], out=base[1:])
-        peak = int(rel[:, -1].max())
-        dtype = np.uint8 if peak < 1 << 8 else np.uint16 if peak < 1 << 16 else np.uint32
-        total = int(base[-1] + rel[-1, -1])
-        return cls(base.astype(np.uint32 if total < 1 << 32 else np.int64), rel.ravel().astype(dtype))
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(start, count) of each bucket; `keys` are int64 (numpy indexes with intp, so this avoids conversions)."""
-        block = keys >> _BLOCK_SHIFT
-        slot = keys + block  # (k >> s) * (2^s + 1) + (k & (2^s - 1))
-        first = self.rel[slot]
-        slot += 1
-        count = self.rel[slot].astype(np.int64)
-        count -= first
-        start = self.base[block].astype(np.int64)
-        start += first
-        return start, count
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Every probe for a block of q queries, table by table (then query by query, then flip mask), so each table's
+    directory and permutation are visited together: one table's arrays fit in cache far better than all of them."""
 
-    @property
-    def nbytes(self) -> int:
-        return self.base.nbytes + self.rel.nbytes
+    key_index: np.ndarray  # (P,) index into the (q, m) key matrix, flattened
+    masks: np.ndarray  # (P,) flip mask
+    rel_offsets: np.ndarray  # (P,) start of the probe's table in `rel`
+    base_offsets: np.ndarray  # (P,) start of the probe's table in `base`
+    group_starts: np.ndarray  # start of each (table, query) group of probes
+    group_query: np.ndarray  # query row of each group
+
+
+@dataclass(slots=True)
+class _Plan:
+    """How one threshold is searched: the radius of each table, or a full scan when that is cheaper."""
+
+    scan: bool
+    radii: tuple[int, ...]
+    layouts: dict[tuple[int, int | None], _Layout]
 
 
 class Segment:
-    """An immutable MIH over n hashes. Rows are sorted by the first substring."""
+    """An immutable MIH over n hashes.
+
+    All tables share three flat arrays so that one pass of numpy calls serves every table at once (a single query
+    costs a few dozen calls, not a few per table): `perm` holds each table's rows in bucket order, back to back;
+    `rel` and `base` hold the bucket directories, back to back, addressed through per-table offsets.
+    """
 
     def __init__(
         self,
@@ -201,16 +211,22 @@ class Segment:
         ids: np.ndarray,
         banks: np.ndarray,
         parts: tuple[Part, ...],
-        perms: list[np.ndarray | None],
-        directories: list[_Directory],
+        perm: np.ndarray,
+        rel: np.ndarray,
+        base: np.ndarray,
+        rel_offsets: np.ndarray,
+        base_offsets: np.ndarray,
     ) -> None:
         self.words = words
         self.ids = ids
         self.banks = banks
         self.parts = parts
-        self.perms = perms
-        self.directories = directories
-        self._plans: dict[int, tuple[tuple[int, ...], bool]] = {}
+        self.perm = perm
+        self.rel = rel
+        self.base = base
+        self.rel_offsets = rel_offsets
+        self.base_offsets = base_offsets
+        self._plans: dict[int, _Plan] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -219,60 +235,116 @@ class Segment:
     def build(cls, words: np.ndarray, ids: np.ndarray, banks: np.ndarray) -> Segment:
         n = len(ids)
         parts = layout_for(n)
-        first = substring(words, parts[0])
-        order = np.argsort(first, kind="stable")
-        words = np.ascontiguousarray(words[order])
-        ids = np.asarray(ids)[order]
-        id_dtype = np.uint32 if n == 0 or (ids.min() >= 0 and ids.max() < 1 << 32) else np.int64
-        ids = ids.astype(id_dtype)
-        banks = np.asarray(banks)[order].astype(np.int32)
-        pos_dtype = np.uint32 if n < 1 << 32 else np.int64
+        words = np.ascontiguousarray(words, dtype=np.uint64)
+        ids = np.asarray(ids)
+        ids = ids.astype(np.uint32 if n == 0 or (ids.min() >= 0 and ids.max() < 1 << 32) else np.int64)
+        banks = np.asarray(banks).astype(np.int32)
+        perm = np.empty(len(parts) * n, dtype=np.uint32 if n < 1 << 32 else np.int64)
 
-        def table(part: Part) -> tuple[np.ndarray, _Directory]:
-            keys = substring(words, part)
-            return np.argsort(keys).astype(pos_dtype), _Directory.build(keys, part.length)
+        def table(t: int) -> tuple[np.ndarray, np.ndarray]:
+            keys = substring(words, parts[t])
+            perm[t * n : (t + 1) * n] = np.argsort(keys)
+            return _directory(keys, parts[t].length, t * n)
 
         # numpy's sort releases the GIL, so large segments build their tables on every core
-        threads = min(len(parts) - 1, os.cpu_count() or 1) if n >= _PARALLEL_BUILD else 1
+        threads = min(len(parts), os.cpu_count() or 1) if n >= _PARALLEL_BUILD else 1
         if threads > 1:
             with ThreadPoolExecutor(threads, thread_name_prefix="mih-build") as pool:
-                tables = list(pool.map(table, parts[1:]))
+                directories = list(pool.map(table, range(len(parts))))
         else:
-            tables = [table(part) for part in parts[1:]]
-        perms: list[np.ndarray | None] = [None, *(t[0] for t in tables)]
-        directories = [_Directory.build(first[order], parts[0].length), *(t[1] for t in tables)]
-        return cls(words, ids, banks, parts, perms, directories)
+            directories = [table(t) for t in range(len(parts))]
+        bases, rels = zip(*directories, strict=True)
+        rel_offsets = np.cumsum([0, *(len(r) for r in rels[:-1])]).astype(np.int64)
+        base_offsets = np.cumsum([0, *(len(b) for b in bases[:-1])]).astype(np.int64)
+        return cls(
+            words,
+            ids,
+            banks,
+            parts,
+            perm,
+            _narrow(np.concatenate(rels)),
+            _narrow(np.concatenate(bases)),
+            rel_offsets,
+            base_offsets,
+        )
 
     @property
     def nbytes_beyond_hashes(self) -> int:
-        tables = sum(p.nbytes for p in self.perms if p is not None) + sum(d.nbytes for d in self.directories)
-        return tables + self.ids.nbytes + self.banks.nbytes
+        return self.perm.nbytes + self.rel.nbytes + self.base.nbytes + self.ids.nbytes + self.banks.nbytes
 
-    def _plan(self, threshold: int) -> tuple[tuple[int, ...], bool]:
+    def _plan(self, threshold: int) -> _Plan:
         plan = self._plans.get(threshold)
         if plan is None:
             radii, cost = allocate(self.parts, len(self), threshold)
-            plan = (radii, cost >= _SCAN_COST * len(self))
+            plan = _Plan(scan=cost >= _SCAN_COST * len(self), radii=radii, layouts={})
             self._plans[threshold] = plan
         return plan
+
+    def _layout(self, plan: _Plan, q: int, table: int | None = None) -> _Layout:
+        """Probe layout for q queries over every table (table=None) or one table."""
+        layout = plan.layouts.get((q, table))
+        if layout is not None:
+            return layout
+        m = len(self.parts)
+        key_index, masks, rel_offsets, base_offsets, sizes, group_query = [], [], [], [], [], []
+        for t, radius in enumerate(plan.radii):
+            if radius < 0 or (table is not None and t != table):
+                continue
+            flips = flip_masks(self.parts[t].length, radius).astype(np.int64)
+            v = len(flips)
+            key_index.append(np.repeat(np.arange(q, dtype=np.int64) * m + t, v))
+            masks.append(np.tile(flips, q))
+            rel_offsets.append(np.full(q * v, self.rel_offsets[t], dtype=np.int64))
+            base_offsets.append(np.full(q * v, self.base_offsets[t], dtype=np.int64))
+            sizes.append(np.full(q, v, dtype=np.int64))
+            group_query.append(np.arange(q, dtype=np.int64))
+        group_sizes = np.concatenate(sizes)
+        layout = _Layout(
+            key_index=np.concatenate(key_index),
+            masks=np.concatenate(masks),
+            rel_offsets=np.concatenate(rel_offsets),
+            base_offsets=np.concatenate(base_offsets),
+            group_starts=np.concatenate([[0], np.cumsum(group_sizes)[:-1]]).astype(np.int64),
+            group_query=np.concatenate(group_query),
+        )
+        if len(plan.layouts) < 64:  # block sizes repeat (full blocks, single queries); keep a few
+            plan.layouts[(q, table)] = layout
+        return layout
+
+    def _keys(self, queries: np.ndarray) -> np.ndarray:
+        """(q, m) substring keys, int64."""
+        if len(queries) <= 4:  # plain integers beat a dozen tiny numpy calls
+            out = np.empty((len(queries), len(self.parts)), dtype=np.int64)
+            raw = queries.astype(">u8").tobytes()
+            for row in range(len(queries)):
+                value = int.from_bytes(raw[row * 32 : row * 32 + 32], "big")
+                for t, part in enumerate(self.parts):
+                    out[row, t] = (value >> (hamming.BITS - part.offset - part.length)) & ((1 << part.length) - 1)
+            return out
+        return np.stack([substring(queries, part) for part in self.parts], axis=1).astype(np.int64)
 
     def search(self, queries: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query row, row in this segment, distance) for every pair within threshold, each pair once."""
         empty = np.zeros(0, dtype=np.int64)
         if len(self) == 0 or len(queries) == 0:
             return empty, empty.copy(), np.zeros(0, dtype=np.int32)
-        radii, scan = self._plan(threshold)
-        if scan:
+        plan = self._plan(threshold)
+        if plan.scan:
             return brute.range_search(queries, self.words, threshold)
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        # Small query blocks keep every temporary array in cache; larger ones only add memory traffic.
-        for q0 in range(0, len(queries), _QUERY_BLOCK):
-            block = queries[q0 : q0 + _QUERY_BLOCK]
-            for i, radius in enumerate(radii):
-                if radius >= 0:
-                    qrows, rows, dist = self._probe(block, i, radius, threshold)
-                    if len(rows):
-                        found.append((qrows + q0, rows, dist))
+        if len(queries) <= _FUSED_MAX:
+            # A few queries: every table in one pass, a few dozen numpy calls in all.
+            found.append(self._probe(queries, self._keys(queries), self._layout(plan, len(queries)), threshold))
+        else:
+            # Blocks of queries, table by table: each table's directory and positions are visited together and the
+            # temporaries stay small enough for the cache, which beats fewer, larger numpy calls.
+            active = [t for t, radius in enumerate(plan.radii) if radius >= 0]
+            for q0 in range(0, len(queries), _QUERY_BLOCK):
+                block = queries[q0 : q0 + _QUERY_BLOCK]
+                keys = self._keys(block)
+                for t in active:
+                    qrows, rows, dist = self._probe(block, keys, self._layout(plan, len(block), t), threshold)
+                    found.append((qrows + q0, rows, dist))
         if not found:
             return empty, empty.copy(), np.zeros(0, dtype=np.int32)
         qrows = np.concatenate([f[0] for f in found])
@@ -283,41 +355,45 @@ class Segment:
         return qrows[first], rows[first], dist[first]
 
     def _probe(
-        self, queries: np.ndarray, table: int, radius: int, threshold: int
+        self, queries: np.ndarray, keys: np.ndarray, layout: _Layout, threshold: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        part, perm = self.parts[table], self.perms[table]
-        masks = flip_masks(part.length, radius).astype(np.int64)
-        # Probes are laid out query by query, so candidates come out grouped by query too.
-        probes = (substring(queries, part).astype(np.int64)[:, None] ^ masks[None, :]).ravel()
-        starts, counts = self.directories[table].lookup(probes)
+        probes = keys.ravel()[layout.key_index]
+        probes ^= layout.masks
+        block = probes >> _BLOCK_SHIFT
+        slot = probes + block  # (k >> s) * (2^s + 1) + (k & (2^s - 1)) within the table's directory
+        slot += layout.rel_offsets
+        block += layout.base_offsets
+        first = self.rel[slot]
+        slot += 1
+        counts = self.rel[slot].astype(np.int64)
+        counts -= first
+        starts = self.base[block].astype(np.int64)
+        starts += first
         ends = np.cumsum(counts)
-        total = int(ends[-1])
+        total = int(ends[-1]) if len(ends) else 0
         if total == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.copy(), np.zeros(0, dtype=np.int32)
         slots = np.repeat(starts - (ends - counts), counts)
         slots += np.arange(total, dtype=np.int64)
-        rows = slots if perm is None else perm[slots].astype(np.int64)
-        per_query = counts.reshape(len(queries), len(masks)).sum(axis=1)
+        rows = self.perm[slots].astype(np.int64)
+        per_group = np.add.reduceat(counts, layout.group_starts)
         candidates = np.take(self.words, rows, axis=0)
-        candidates ^= np.repeat(queries, per_query, axis=0)
+        candidates ^= np.repeat(queries[layout.group_query], per_group, axis=0)
         dist = hamming.popcount_rows(candidates)
         ok = np.flatnonzero(dist <= threshold)
-        qrows = np.searchsorted(np.cumsum(per_query), ok, side="right")
-        return qrows, rows[ok], dist[ok]
+        groups = np.searchsorted(np.cumsum(per_group), ok, side="right")
+        return layout.group_query[groups], rows[ok], dist[ok]
 
     # --- persistence -------------------------------------------------------------------------------------------
+    _ARRAYS = ("words", "ids", "banks", "perm", "rel", "base", "rel_offsets", "base_offsets")
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {"words": self.words, "ids": self.ids, "banks": self.banks}
-        arrays["parts"] = np.array([[p.offset, p.length] for p in self.parts], dtype=np.int64)
-        for i, (perm, table) in enumerate(zip(self.perms, self.directories, strict=True)):
-            if perm is not None:
-                arrays[f"perm{i}"] = perm
-            arrays[f"base{i}"] = table.base
-            arrays[f"rel{i}"] = table.rel
-        for name, array in arrays.items():
-            np.save(directory / f"{name}.npy", array, allow_pickle=False)
+        for name in self._ARRAYS:
+            np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
+        parts = np.array([[p.offset, p.length] for p in self.parts], dtype=np.int64)
+        np.save(directory / "parts.npy", parts, allow_pickle=False)
 
     @classmethod
     def load(cls, directory: Path) -> Segment:
@@ -325,6 +401,5 @@ class Segment:
             return np.load(directory / f"{name}.npy", allow_pickle=False)
 
         parts = tuple(Part(int(o), int(ln)) for o, ln in get("parts"))
-        perms: list[np.ndarray | None] = [None] + [get(f"perm{i}") for i in range(1, len(parts))]
-        directories = [_Directory(get(f"base{i}"), get(f"rel{i}")) for i in range(len(parts))]
-        return cls(get("words"), get("ids"), get("banks"), parts, perms, directories)
+        words, ids, banks, perm, rel, base, rel_offsets, base_offsets = (get(name) for name in cls._ARRAYS)
+        return cls(words, ids, banks, parts, perm, rel, base, rel_offsets, base_offsets)
