@@ -84,10 +84,13 @@ class Store:
                 raise BankExists(name) from None
             return _bank(bank, 0)
 
-    def bank_by_name(self, name: str) -> BankInfo | None:
+    def bank_by_name(self, name: str, *, count: bool = False) -> BankInfo | None:
+        """The bank, with its signal count only when asked (a COUNT over a big bank is not free)."""
         with self.sessions() as session:
             bank = banks.get_bank_by_name(session, name)
-            return None if bank is None else _bank(bank, signals.count_signals(session, bank.id))
+            if bank is None:
+                return None
+            return _bank(bank, signals.count_signals(session, bank.id) if count else None)
 
     def list_banks(self, client_id: int | None) -> list[BankInfo]:
         with self.sessions() as session:

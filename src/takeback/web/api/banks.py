@@ -78,7 +78,9 @@ def list_banks(request: Request, principal: Annotated[Principal, Depends(authent
 
 @router.get("/{bank}", response_model=Bank, summary="One bank")
 def get_bank(bank: str, request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Bank:
-    return _bank_out(_bank(app_state(request), principal, bank))
+    state = app_state(request)
+    info = _bank(state, principal, bank)
+    return _bank_out(state.store.bank_by_name(info.name, count=True) or info)
 
 
 @router.delete("/{bank}", status_code=204, response_class=Response, summary="Delete a bank and all its signals")
