@@ -78,7 +78,8 @@ def test_matches_brute_force(kind: str, threshold: int, small_tail: None) -> Non
     assert got(index, queries, threshold) == expected(queries, words, ids, threshold)
 
 
-def test_large_batch_uses_threads_and_agrees(small_tail: None) -> None:
+def test_large_batch_uses_threads_and_agrees(small_tail: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdq_index, "PARALLEL_MIN_STORED", 1000)
     rng = np.random.default_rng(5)
     words = dataset("uniform", 3000, 1)
     ids = np.arange(len(words), dtype=np.int64) + 7

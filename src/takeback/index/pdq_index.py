@@ -28,8 +28,10 @@ TAIL_MAX = 4096
 MERGE_FACTOR = 4
 #: Rebuild a segment when this share of its rows is removed.
 DEAD_SHARE = 0.25
-#: Batches at least this large are split across threads (numpy releases the GIL in the heavy loops).
+#: Batches at least this large, over at least this many hashes, are split across threads: numpy releases the GIL
+#: in its heavy loops, but over a small index the many short calls just contend for the GIL (measured slower).
 PARALLEL_MIN = 256
+PARALLEL_MIN_STORED = 1 << 18
 
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
 
@@ -148,7 +150,7 @@ class PdqIndex:
         sorted by query row then distance then id."""
         state = self._state
         queries = np.ascontiguousarray(queries, dtype=np.uint64).reshape(-1, hamming.WORDS)
-        if len(queries) >= PARALLEL_MIN and self._threads > 1:
+        if len(queries) >= PARALLEL_MIN and self._threads > 1 and state.size >= PARALLEL_MIN_STORED:
             pool = self._executor()
             step = -(-len(queries) // self._threads)
             starts = range(0, len(queries), step)

@@ -137,13 +137,19 @@ class SignalIndex:
                 del self._exact[key]
 
     # --- reads -------------------------------------------------------------------------------------------------
-    def match(self, queries: Sequence[Query], bank_ids: Collection[int] | None = None) -> list[list[Match]]:
-        """For each query, its matches (best first). Queries must carry canonical values (see signals.validate)."""
+    def match(
+        self, queries: Sequence[Query], bank_ids: Collection[int] | None = None, *, canonical: bool = False
+    ) -> list[list[Match]]:
+        """For each query, its matches (best first). A bad value raises InvalidSignal; `canonical` says the values
+        already passed `canonical_value` (the API checks them to name the bad query), so they are not re-checked."""
         results: list[list[Match]] = [[] for _ in queries]
         allowed = None if bank_ids is None else np.fromiter(bank_ids, dtype=np.int64)
         by_threshold: dict[int, list[int]] = {}
         for i, query in enumerate(queries):
-            stype, value = canonical_value(query.signal_type, query.value)
+            if canonical:
+                stype, value = SignalType(query.signal_type), query.value
+            else:
+                stype, value = canonical_value(query.signal_type, query.value)
             if stype == SignalType.PDQ:
                 threshold = self.pdq_threshold if query.threshold is None else query.threshold
                 by_threshold.setdefault(threshold, []).append(i)
@@ -157,7 +163,8 @@ class SignalIndex:
                     if allowed is None or bank in bank_ids  # type: ignore[operator]
                 ]
         for threshold, rows in by_threshold.items():
-            words = hamming.from_hex([canonical_value(SignalType.PDQ, queries[i].value)[1] for i in rows])
+            values = [queries[i].value for i in rows]
+            words = hamming.from_hex(values if canonical else [canonical_value(SignalType.PDQ, v)[1] for v in values])
             qi, ids, banks, dist = self._pdq.search(words, threshold, allowed)
             order = np.lexsort((ids, dist, qi))
             for q, sid, bank, d in zip(qi[order], ids[order], banks[order], dist[order], strict=True):

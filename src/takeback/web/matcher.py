@@ -152,8 +152,10 @@ class Matcher:
             self._changes += len(added) + len(removed) + len(removed_banks)
 
     # --- reads -------------------------------------------------------------------------------------------------
-    def match(self, queries: Sequence[Query], bank_ids: Collection[int] | None = None) -> list[list[Match]]:
-        return self.index.match(queries, bank_ids)
+    def match(
+        self, queries: Sequence[Query], bank_ids: Collection[int] | None = None, *, canonical: bool = False
+    ) -> list[list[Match]]:
+        return self.index.match(queries, bank_ids, canonical=canonical)
 
     # --- snapshots ---------------------------------------------------------------------------------------------
     def snapshot(self) -> bool:

@@ -83,7 +83,7 @@ def _run(
     state: AppState, principal: Principal, queries: list[Query], names: list[str] | None
 ) -> list[list[dict[str, Any]]]:
     banks = _bank_scope(state, principal, names)
-    results = state.matcher.match(queries, banks)
+    results = state.matcher.match(queries, banks, canonical=True)  # _query made every value canonical
     return _items(state, queries, results)
 
 
