@@ -19,6 +19,7 @@ import argparse
 import gc
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,6 +127,21 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
     for row in single:
         index.search(row[None, :], THRESHOLD)
     single_qps = len(single) / (time.perf_counter() - start)
+    with tempfile.TemporaryDirectory(prefix="takeback-snapshot-") as tmp:
+        start = time.perf_counter()
+        index.save(Path(tmp) / "pdq")
+        saved = time.perf_counter() - start
+        start = time.perf_counter()
+        restored = PdqIndex.load(Path(tmp) / "pdq", threads=args.threads)
+        loaded = time.perf_counter() - start
+        same = len(restored) == len(index)
+        check = queries[:500]
+        answers = zip(restored.search(check, THRESHOLD), index.search(check, THRESHOLD), strict=True)
+        same = same and all((a == b).all() for a, b in answers)
+        del restored
+    lines.append(
+        f"takeback snapshot: save {saved:.1f} s, load {loaded:.1f} s (answers identical after load: {same})"
+    )
     lines.append(
         f"takeback MIH: build {build:.1f} s, memory +{added / 2**20:,.0f} MiB "
         f"({index.nbytes_beyond_hashes / len(data):.1f} B/hash beyond the 32-byte hash, segments "
