@@ -190,6 +190,14 @@ def test_serve_prints_the_admin_key_only_on_first_start(service: Service) -> Non
         again.stop()
 
 
+def test_serve_says_why_it_cannot_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["serve", "--data-dir", str(blocker / "data"), "--port", str(free_port())])
+    assert result.exit_code == 1
+    assert "cannot open the database" in result.output and "Traceback" not in result.output
+
+
 def test_health_needs_no_key(service: Service) -> None:
     with TakebackClient(service.url) as client:
         assert client.health()["status"] == "ok"

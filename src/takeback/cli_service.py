@@ -6,7 +6,7 @@ TAKEBACK_API_KEY).  `match` and `bank add` hash media on this device and send on
 Exit codes of these commands (the numbers 0-4 mean the same as for `takeback hash`):
 
 * 0 — the command did what was asked (for `match`: the check ran, whether or not anything matched);
-* 1 — some files could not be hashed (the others were still sent);
+* 1 — some files could not be hashed (the others were still sent); for `serve`: the server could not start;
 * 2 — usage error (bad option, no API key given, file not found);
 * 3 — the export could not be written;
 * 5 — the server could not be reached (not running, wrong address, timeout);
@@ -40,6 +40,8 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_WRITE_FAILED = 3
+#: `serve` only: the server could not start (database cannot be opened; uvicorn also exits 1 when the port is taken).
+EXIT_SERVE_FAILED = 1
 EXIT_UNREACHABLE = 5
 EXIT_REFUSED = 6
 EXIT_MATCHED = 10
@@ -252,9 +254,17 @@ def serve_command(
         update["data_dir"] = data_dir
     settings = settings.model_copy(update=update)
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from takeback.web.app import create_app
 
-    key = bootstrap_admin(settings)
+    try:
+        key = bootstrap_admin(settings)
+    except (OSError, SQLAlchemyError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise fail(
+            f"cannot open the database ({_redact(settings.resolved_database_url)}): {reason}", EXIT_SERVE_FAILED
+        ) from None
     if key:
         print(
             "takeback: created the first API client, 'admin' (scope admin). Its key is shown only this once;\n"
@@ -265,6 +275,16 @@ def serve_command(
     app = create_app(settings)
     print(f"takeback: serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="info")
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say so rather than echo it
+        return "an unparsable database URL"
 
 
 # --- match -------------------------------------------------------------------------------------------------------
