@@ -334,7 +334,11 @@ class Segment:
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if len(queries) <= _FUSED_MAX:
             # A few queries: every table in one pass, a few dozen numpy calls in all.
-            found.append(self._probe(queries, self._keys(queries), self._layout(plan, len(queries)), threshold))
+            layout = self._layout(plan, len(queries))
+            probes = self._keys(queries).ravel()[layout.key_index]
+            probes ^= layout.masks
+            offsets = (layout.rel_offsets, layout.base_offsets)
+            found.append(self._probe(queries, probes, offsets, layout.group_starts, layout.group_query, threshold))
         else:
             # Blocks of queries, table by table: each table's directory and positions are visited together and the
             # temporaries stay small enough for the cache, which beats fewer, larger numpy calls.
@@ -343,7 +347,11 @@ class Segment:
                 block = queries[q0 : q0 + _QUERY_BLOCK]
                 keys = self._keys(block)
                 for t, radius in active:
-                    qrows, rows, dist = self._probe_table(block, keys[:, t], t, radius, threshold)
+                    masks = flip_masks(self.parts[t].length, radius).astype(np.int64)
+                    probes = (keys[:, t, None] ^ masks[None, :]).ravel()
+                    offsets = (int(self.rel_offsets[t]), int(self.base_offsets[t]))
+                    starts = np.arange(0, len(probes), len(masks))
+                    qrows, rows, dist = self._probe(block, probes, offsets, starts, None, threshold)
                     found.append((qrows + q0, rows, dist))
         if not found:
             return empty, empty.copy(), np.zeros(0, dtype=np.int32)
@@ -355,14 +363,25 @@ class Segment:
         return qrows[first], rows[first], dist[first]
 
     def _probe(
-        self, queries: np.ndarray, keys: np.ndarray, layout: _Layout, threshold: int
+        self,
+        queries: np.ndarray,
+        probes: np.ndarray,
+        offsets: tuple[np.ndarray | int, np.ndarray | int],
+        group_starts: np.ndarray,
+        group_query: np.ndarray | None,
+        threshold: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        probes = keys.ravel()[layout.key_index]
-        probes ^= layout.masks
+        """Look up every probe key, check every candidate row on all 256 bits: (query row, row, distance) of hits.
+
+        Probes come in groups that each belong to one query (`group_query`, or group i = query i when None), so
+        candidates come out grouped the same way and each group's query is repeated next to its candidates.
+        `offsets` place each probe's table inside the shared directory arrays (per probe, or one for all).
+        """
+        rel_offset, base_offset = offsets
         block = probes >> _BLOCK_SHIFT
         slot = probes + block  # (k >> s) * (2^s + 1) + (k & (2^s - 1)) within the table's directory
-        slot += layout.rel_offsets
-        block += layout.base_offsets
+        slot += rel_offset
+        block += base_offset
         first = self.rel[slot]
         slot += 1
         counts = self.rel[slot].astype(np.int64)
@@ -377,45 +396,13 @@ class Segment:
         slots = np.repeat(starts - (ends - counts), counts)
         slots += np.arange(total, dtype=np.int64)
         rows = self.perm[slots].astype(np.int64)
-        per_group = np.add.reduceat(counts, layout.group_starts)
+        per_group = np.add.reduceat(counts, group_starts)
         candidates = np.take(self.words, rows, axis=0)
-        candidates ^= np.repeat(queries[layout.group_query], per_group, axis=0)
+        candidates ^= np.repeat(queries if group_query is None else queries[group_query], per_group, axis=0)
         dist = hamming.popcount_rows(candidates)
         ok = np.flatnonzero(dist <= threshold)
         groups = np.searchsorted(np.cumsum(per_group), ok, side="right")
-        return layout.group_query[groups], rows[ok], dist[ok]
-
-    def _probe_table(
-        self, queries: np.ndarray, keys: np.ndarray, table: int, radius: int, threshold: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`_probe` for one table of a block of queries: the same steps with scalar offsets and no layout arrays."""
-        masks = flip_masks(self.parts[table].length, radius).astype(np.int64)
-        probes = (keys[:, None] ^ masks[None, :]).ravel()
-        block = probes >> _BLOCK_SHIFT
-        slot = probes + block
-        slot += int(self.rel_offsets[table])
-        block += int(self.base_offsets[table])
-        first = self.rel[slot]
-        slot += 1
-        counts = self.rel[slot].astype(np.int64)
-        counts -= first
-        starts = self.base[block].astype(np.int64)
-        starts += first
-        ends = np.cumsum(counts)
-        total = int(ends[-1]) if len(ends) else 0
-        if total == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0, dtype=np.int32)
-        slots = np.repeat(starts - (ends - counts), counts)
-        slots += np.arange(total, dtype=np.int64)
-        rows = self.perm[slots].astype(np.int64)
-        per_query = counts.reshape(len(queries), len(masks)).sum(axis=1)
-        candidates = np.take(self.words, rows, axis=0)
-        candidates ^= np.repeat(queries, per_query, axis=0)
-        dist = hamming.popcount_rows(candidates)
-        ok = np.flatnonzero(dist <= threshold)
-        qrows = np.searchsorted(np.cumsum(per_query), ok, side="right")
-        return qrows, rows[ok], dist[ok]
+        return groups if group_query is None else group_query[groups], rows[ok], dist[ok]
 
     # --- persistence -------------------------------------------------------------------------------------------
     _ARRAYS = ("words", "ids", "banks", "perm", "rel", "base", "rel_offsets", "base_offsets")
