@@ -249,6 +249,20 @@ def test_bank_add_hashes_media_locally(service: Service, photos: dict[str, Path]
     assert "3 added" in result.stdout
 
 
+def test_video_is_added_and_matched_as_vpdq(service: Service, short_video: Path) -> None:
+    assert cli(service, "bank", "create", "cli-video").exit_code == EXIT_OK
+    added = cli(service, "bank", "add", "cli-video", str(short_video), "-j", "0", "-q")
+    assert added.exit_code == EXIT_OK, added.output
+    assert "sent 3 signals" in added.stdout  # vpdq, video_md5, video_sha256
+    result = cli(service, "match", str(short_video), "-b", "cli-video", "-j", "0", "-q", "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    by_type = {r["signal_type"]: r["matches"] for r in json.loads(result.stdout)["results"]}
+    assert set(by_type) == {"vpdq", "video_md5", "video_sha256"}
+    vpdq = by_type["vpdq"][0]
+    assert vpdq["bank"] == "cli-video" and vpdq["query_match_pct"] == 100.0
+    assert by_type["video_md5"][0]["distance"] == 0
+
+
 def test_bank_add_reports_rejected_lines(service: Service, tmp_path: Path) -> None:
     assert cli(service, "bank", "create", "cli-rejects").exit_code == EXIT_OK
     bad = tmp_path / "hashes.txt"
@@ -346,6 +360,11 @@ def test_client_lifecycle_scopes_and_revocation(service: Service, protected: str
     assert mine["banks"] == [protected] and "key" not in mine
     table = cli(service, "client", "list")
     assert "platform-a" in table.stdout
+
+    assert cli(service, "bank", "create", "cli-granted-later").exit_code == EXIT_OK
+    assert cli(service, "client", "grant", str(mine["id"]), "cli-granted-later").exit_code == EXIT_OK
+    banks = json.loads(cli(service, "bank", "list", "--json", key=key).stdout)
+    assert sorted(b["name"] for b in banks) == ["cli-granted-later", protected]
 
     assert cli(service, "client", "revoke", str(mine["id"])).exit_code == EXIT_OK
     revoked = cli(service, "match", "--hash", "ab" * 32, key=key)
