@@ -38,14 +38,15 @@ _SCAN_COST = 0.35
 _BLOCK_SHIFT = 5
 #: Segments at least this large build their tables in parallel threads.
 _PARALLEL_BUILD = 1 << 18
-#: Queries handled together per substring (see Segment.search), and up to how many queries all substrings are
-#: probed in one pass instead.
-_QUERY_BLOCK = 128
+#: Probes per numpy pass when a batch goes table by table (see Segment.search): enough to drown the per-call cost,
+#: few enough that the temporaries stay in cache. Up to _FUSED_MAX queries probe all tables in one pass instead.
+_PROBES_PER_CALL = 40_000
 _FUSED_MAX = 4
 MIN_BITS = 8
 MAX_BITS = 24
 #: Bytes per stored hash (beyond the hash) the layout may use, and the threshold it is tuned for.
 MEMORY_BUDGET = 63.0
+BUDGET_FROM = 1 << 18
 DEFAULT_THRESHOLD = 31
 
 
@@ -88,8 +89,9 @@ def layout_for(n: int, budget: float = MEMORY_BUDGET) -> tuple[Part, ...]:
             parts = _layout(bits, longer)
             memory = memory_per_hash(parts, n)
             _, cost = allocate(parts, n, DEFAULT_THRESHOLD)
-            over = max(0.0, memory - budget) if n >= 1 << 16 else 0.0
-            key = (over, cost if n >= 1 << 16 else cost + memory * n * 1e-3, parts)
+            # Below 262,144 hashes the whole index is at most a few tens of MB: speed decides alone.
+            over = max(0.0, memory - budget) if n >= BUDGET_FROM else 0.0
+            key = (over, cost, parts)
             if best is None or key[:2] < best[:2]:
                 best = key
     assert best is not None
@@ -340,17 +342,19 @@ class Segment:
             offsets = (layout.rel_offsets, layout.base_offsets)
             found.append(self._probe(queries, probes, offsets, layout.group_starts, layout.group_query, threshold))
         else:
-            # Blocks of queries, table by table: each table's directory and positions are visited together and the
-            # temporaries stay small enough for the cache, which beats fewer, larger numpy calls.
-            active = [(t, radius) for t, radius in enumerate(plan.radii) if radius >= 0]
-            for q0 in range(0, len(queries), _QUERY_BLOCK):
-                block = queries[q0 : q0 + _QUERY_BLOCK]
-                keys = self._keys(block)
-                for t, radius in active:
-                    masks = flip_masks(self.parts[t].length, radius).astype(np.int64)
-                    probes = (keys[:, t, None] ^ masks[None, :]).ravel()
-                    offsets = (int(self.rel_offsets[t]), int(self.base_offsets[t]))
+            # Table by table, in blocks of queries: each table's directory and positions are visited together and
+            # the temporaries stay small enough for the cache, which beats fewer, larger numpy calls.
+            keys = self._keys(queries)
+            for t, radius in enumerate(plan.radii):
+                if radius < 0:
+                    continue
+                masks = flip_masks(self.parts[t].length, radius).astype(np.int64)
+                offsets = (int(self.rel_offsets[t]), int(self.base_offsets[t]))
+                step = max(16, _PROBES_PER_CALL // len(masks))
+                for q0 in range(0, len(queries), step):
+                    probes = (keys[q0 : q0 + step, t, None] ^ masks[None, :]).ravel()
                     starts = np.arange(0, len(probes), len(masks))
+                    block = queries[q0 : q0 + step]
                     qrows, rows, dist = self._probe(block, probes, offsets, starts, None, threshold)
                     found.append((qrows + q0, rows, dist))
         if not found:
