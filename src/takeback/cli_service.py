@@ -272,7 +272,7 @@ def serve_command(
             f"  {key}",
             flush=True,
         )
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=True)
     print(f"takeback: serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="info")
 
