@@ -27,12 +27,6 @@ def to_hex(words: np.ndarray) -> list[str]:
     return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
 
 
-def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Hamming distance between equally shaped (n, 4) arrays, as int32."""
-    x = np.bitwise_xor(a, b)
-    return popcount_rows(x)
-
-
 def popcount_rows(x: np.ndarray) -> np.ndarray:
     """Bits set per row of an (n, 4) uint64 array, overwriting it (column adds beat a reduction over axis 1)."""
     np.bitwise_count(x, out=x)

@@ -196,7 +196,7 @@ class _Plan:
 
     scan: bool
     radii: tuple[int, ...]
-    layouts: dict[tuple[int, int | None], _Layout]
+    layouts: dict[int, _Layout]
 
 
 class Segment:
@@ -282,15 +282,15 @@ class Segment:
             self._plans[threshold] = plan
         return plan
 
-    def _layout(self, plan: _Plan, q: int, table: int | None = None) -> _Layout:
-        """Probe layout for q queries over every table (table=None) or one table."""
-        layout = plan.layouts.get((q, table))
+    def _layout(self, plan: _Plan, q: int) -> _Layout:
+        """Probe layout for q queries over every table (the few-queries path)."""
+        layout = plan.layouts.get(q)
         if layout is not None:
             return layout
         m = len(self.parts)
         key_index, masks, rel_offsets, base_offsets, sizes, group_query = [], [], [], [], [], []
         for t, radius in enumerate(plan.radii):
-            if radius < 0 or (table is not None and t != table):
+            if radius < 0:
                 continue
             flips = flip_masks(self.parts[t].length, radius).astype(np.int64)
             v = len(flips)
@@ -309,8 +309,7 @@ class Segment:
             group_starts=np.concatenate([[0], np.cumsum(group_sizes)[:-1]]).astype(np.int64),
             group_query=np.concatenate(group_query),
         )
-        if len(plan.layouts) < 64:  # block sizes repeat (full blocks, single queries); keep a few
-            plan.layouts[(q, table)] = layout
+        plan.layouts[q] = layout  # q <= _FUSED_MAX, so at most that many per plan
         return layout
 
     def _keys(self, queries: np.ndarray) -> np.ndarray:

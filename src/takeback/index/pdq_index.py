@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,7 +124,8 @@ class PdqIndex:
         with self._lock:
             self._drop(lambda _ids, banks: banks == bank)
 
-    def _drop(self, doomed) -> None:  # type: ignore[no-untyped-def]
+    def _drop(self, doomed: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """Tombstone the rows `doomed(ids, banks)` selects, in every segment and the tail."""
         state = self._state
         segments, dead = list(state.segments), list(state.dead)
         for i, segment in enumerate(segments):

@@ -7,6 +7,7 @@ reference, so a match running during an update sees the index either before or a
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -22,7 +23,6 @@ from takeback.signals.validate import canonical_value, parse_vpdq
 
 #: vPDQ frames are stored under key (signal_id << FRAME_BITS) | frame_number so each frame is distinct.
 FRAME_BITS = 20
-_EXACT = frozenset({SignalType.MD5, SignalType.SHA256, SignalType.VIDEO_MD5, SignalType.VIDEO_SHA256})
 _SNAPSHOT_VERSION = 1
 
 
@@ -44,7 +44,6 @@ class SignalIndex:
         self._exact_key: dict[int, tuple[str, str]] = {}
         #: vpdq: signal_id -> (bank_id, usable frame count)
         self._videos: dict[int, tuple[int, int]] = {}
-        self._count = 0
 
     def __len__(self) -> int:
         return len(self._pdq) + len(self._exact_key) + len(self._videos)
@@ -219,8 +218,6 @@ class SignalIndex:
             directory.rename(old)
         tmp.rename(directory)
         if old.exists():
-            import shutil
-
             shutil.rmtree(old)
 
     @classmethod

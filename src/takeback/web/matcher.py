@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from takeback.config import Settings
 from takeback.index import IndexedSignal, Match, Query, SignalIndex
 from takeback.index.video import VideoRule
+from takeback.store import signals as signal_repo
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ def video_rule(settings: Settings) -> VideoRule:
 
 
 def _store_marker(session: Session) -> dict[str, int]:
-    last_signal = session.execute(text("SELECT max(id) FROM signals")).scalar()
-    last_removal = session.execute(text("SELECT max(seq) FROM signal_removals")).scalar()
-    return {"signal_id": int(last_signal or 0), "removal_seq": int(last_removal or 0)}
+    return {"signal_id": signal_repo.max_signal_id(session), "removal_seq": signal_repo.last_removal_seq(session)}
 
 
 def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int:
@@ -55,25 +53,14 @@ def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int
     rows. Adding the later rows afterwards means a removal can never hit a signal that arrived after it (not even
     when a deleted bank's id is reused).
     """
-    removals = session.execute(
-        text("SELECT signal_id, bank_id FROM signal_removals WHERE seq > :seq ORDER BY seq"),
-        {"seq": marker["removal_seq"]},
-    ).all()
-    index.remove([int(r[0]) for r in removals if r[0] is not None])
+    removals, _ = signal_repo.removals_since(session, marker["removal_seq"])
+    index.remove([signal_id for signal_id, _bank in removals if signal_id is not None])
     for signal_id, bank_id in removals:
         if signal_id is None:
-            index.remove_bank(int(bank_id))
+            index.remove_bank(bank_id)
     changes = len(removals)
-    after = marker["signal_id"]
-    while True:
-        rows = session.execute(
-            text("SELECT id, bank_id, signal_type, value FROM signals WHERE id > :after ORDER BY id LIMIT :limit"),
-            {"after": after, "limit": _LOAD_CHUNK},
-        ).all()
-        if not rows:
-            break
-        index.add((IndexedSignal(int(r[0]), int(r[1]), r[2], r[3]) for r in rows), trusted=True)
-        after = int(rows[-1][0])
+    for rows in signal_repo.iter_signal_rows(session, after_id=marker["signal_id"], chunk=_LOAD_CHUNK):
+        index.add((IndexedSignal(*row) for row in rows), trusted=True)
         changes += len(rows)
     return changes
 
