@@ -12,6 +12,7 @@ import pytest
 
 from takeback import samples
 from tests import pg
+from tests.smtp import smtp_server  # noqa: F401 (a fixture for every test that sends mail)
 
 
 @pytest.fixture(autouse=True)

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=6, gt=0)
     webhook_backoff_s: float = Field(default=1.0, ge=0)
 
+    # --- outgoing mail (takedown notices, petition verification) -----------------------------------------------------
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    #: The From address of every message; its domain also names the Message-IDs.
+    smtp_from: str = "takeback@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    #: STARTTLS after connecting (port 587), or TLS from the first byte (port 465).
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_s: float = Field(default=20.0, gt=0)
+
     @property
     def cache_path(self) -> Path:
         return self.cache_dir / "hash-cache.sqlite3"

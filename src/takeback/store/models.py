@@ -165,3 +165,8 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The other areas' tables live in their own modules; importing them here puts them in Base.metadata, which the
+# migrations are checked against.
+from takeback.store import models_findings, models_notices, models_petition  # noqa: E402, F401
