@@ -33,6 +33,9 @@ Webhooks (``webhooks``): create_webhook(session, client_id, url, secret=None) ·
   update_delivery(session, id, *, status=None, attempts=None, response_status=UNSET, last_error=UNSET) ·
   get_delivery · list_deliveries(session, webhook_id, *, status=None, limit=100) (newest first) ·
   pending_deliveries(session, *, limit=100) (oldest first)
+Findings (``findings``, ``case_names``; discover): record_finding · record_check · get_finding · get_finding_by_url ·
+  list_findings · count_findings · list_finding_events · url_key · start/update/get/list_crawl_run(s) ·
+  add_case_name · list_case_names · remove_case_name
 """
 
 from takeback.store.banks import (
@@ -156,4 +159,30 @@ __all__ = [
     "update_delivery",
     "upgrade",
     "value_digest",
+]
+
+from takeback.store.case_names import CaseNameInfo, add_case_name, list_case_names, remove_case_name
+from takeback.store.findings import (
+    CrawlRunInfo,
+    FindingEventInfo,
+    FindingInfo,
+    count_findings,
+    get_crawl_run,
+    get_finding,
+    get_finding_by_url,
+    list_crawl_runs,
+    list_finding_events,
+    list_findings,
+    record_check,
+    record_finding,
+    start_crawl_run,
+    update_crawl_run,
+    url_key,
+)
+
+__all__ += [  # discover
+    "CaseNameInfo", "CrawlRunInfo", "FindingEventInfo", "FindingInfo", "add_case_name", "count_findings",
+    "get_crawl_run", "get_finding", "get_finding_by_url", "list_case_names", "list_crawl_runs",
+    "list_finding_events", "list_findings", "record_check", "record_finding", "remove_case_name",
+    "start_crawl_run", "update_crawl_run", "url_key",
 ]
