@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=6, gt=0)
     webhook_backoff_s: float = Field(default=1.0, ge=0)
+    #: How often each server process picks up bank changes other processes committed to the shared database
+    #: (its own changes show at once); 0 turns the background sync off.
+    index_sync_interval_s: float = Field(default=1.0, ge=0)
 
     # --- outgoing mail (takedown notices, petition verification) -----------------------------------------------------
     smtp_host: str = "localhost"
@@ -57,6 +60,27 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout_s: float = Field(default=20.0, gt=0)
+
+    # --- petition (docs/petition.md) ------------------------------------------------------------------------------
+    #: HMAC key for verification links, proof-of-work challenges and export summaries; empty: one is generated on
+    #: first use and kept in the database (so every server process on that database shares it).
+    petition_secret: str = ""
+    #: Proof-of-work difficulty: the browser tries on average half this many SHA-256 hashes (ALTCHA maxnumber).
+    petition_pow_max_number: int = Field(default=50_000, ge=1, le=10_000_000)
+    petition_pow_expiry_s: int = Field(default=900, gt=0)
+    #: Signatures per minute from one IP address and from one network (/24 IPv4, /48 IPv6); 0 turns a limit off.
+    petition_ip_limit_per_minute: int = Field(default=20, ge=0)
+    petition_network_limit_per_minute: int = Field(default=200, ge=0)
+    #: Review flags: more than this many signatures in one hour from one network / one postcode.
+    petition_flag_network_per_hour: int = Field(default=100, gt=0)
+    petition_flag_postcode_per_hour: int = Field(default=500, gt=0)
+    #: Largest group commit of the signature intake (signatures per transaction).
+    petition_batch_max: int = Field(default=1000, gt=0)
+    #: Send verification e-mails (off only for load tests); links in them start with petition_public_url (empty:
+    #: the address the signer used).
+    petition_send_mail: bool = True
+    petition_public_url: str = ""
+    petition_token_max_age_days: int = Field(default=30, gt=0)
 
     @property
     def cache_path(self) -> Path:
