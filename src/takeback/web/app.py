@@ -119,10 +119,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from takeback.store.db import open_store
+        from takeback.store.db import session_factory as make_sessions
 
         engine, session_factory = await run_in_threadpool(open_store, settings)
         own_matcher = matcher is None
-        active = await run_in_threadpool(Matcher.open, session_factory, settings) if own_matcher else matcher
+        readers = make_sessions(engine, read_only=True)  # the matcher only reads; on SQLite it then never waits
+        active = await run_in_threadpool(Matcher.open, readers, settings) if own_matcher else matcher
         store = Store(session_factory, active.apply, settings.default_rate_limit)
         dispatcher = WebhookDispatcher(
             settings,

@@ -5,9 +5,16 @@ from the store. Rebuilding 10 million hashes from rows takes a while, so the ind
 a marker of the store changes it contains (highest signal id, highest removal sequence); a restart loads the
 snapshot and replays only what came after.
 
-Every write in this process goes through `apply`, which commits the session and updates the index under one lock,
-so a snapshot (taken under the same lock) never claims a change the index lacks. That needs the signals table's
-ids never to be reused (SQLite AUTOINCREMENT, PostgreSQL identity), which the store guarantees.
+Several server processes may share one database (PostgreSQL). Each keeps its own index, and the index follows the
+store, not the process's own requests: the matcher remembers the position in the store it reflects (highest signal
+id, highest removal sequence) and `sync` reads what was committed after it, whoever wrote it. A write in this
+process (`apply`) commits and then syncs at once, so a client reads its own writes; a background thread syncs every
+`index_sync_interval_s` to pick up the other processes' writes. Reading "after id N" is only safe because signal
+writers take turns (``serialise_signal_writes``), which makes commit order equal id order, and because ids are
+never reused (SQLite AUTOINCREMENT, PostgreSQL identity).
+
+Index changes happen only under one lock, and a snapshot is taken under it with the matcher's position, so a
+snapshot never claims a change the index lacks.
 """
 
 from __future__ import annotations
@@ -42,18 +49,28 @@ def video_rule(settings: Settings) -> VideoRule:
     )
 
 
-def _store_marker(session: Session) -> dict[str, int]:
-    return {"signal_id": signal_repo.max_signal_id(session), "removal_seq": signal_repo.last_removal_seq(session)}
+def _consistent_reads(session: Session) -> None:
+    """Make the session's reads see one snapshot of the database.
+
+    The removals and the rows must be read from the same moment: otherwise a whole-bank removal committed between
+    the two reads could be missed by the first and the reused bank's new rows seen by the second, and the next sync
+    would remove those new rows with the old bank. SQLite's plain BEGIN (read-only sessions) already holds one WAL
+    snapshot for the transaction; PostgreSQL's default READ COMMITTED takes one per statement, so ask for
+    REPEATABLE READ.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int:
-    """Apply the store's changes after `marker` to `index`; returns how many changes there were.
+    """Apply the store's changes after `marker` to `index` and move `marker` past them; returns how many changes
+    there were. `session` must read one snapshot (`_consistent_reads`).
 
-    Removals first: they can only concern signals the snapshot holds, since the signals table keeps only live
-    rows. Adding the later rows afterwards means a removal can never hit a signal that arrived after it (not even
-    when a deleted bank's id is reused).
+    Removals first: they can only concern signals the index holds or rows the later read no longer returns, since
+    the signals table keeps only live rows. Adding the later rows afterwards means a removal can never hit a signal
+    that arrived after it (not even when a deleted bank's id is reused).
     """
-    removals, _ = signal_repo.removals_since(session, marker["removal_seq"])
+    removals, marker["removal_seq"] = signal_repo.removals_since(session, marker["removal_seq"])
     index.remove([signal_id for signal_id, _bank in removals if signal_id is not None])
     for signal_id, bank_id in removals:
         if signal_id is None:
@@ -62,6 +79,7 @@ def _replay(index: SignalIndex, session: Session, marker: dict[str, int]) -> int
     for rows in signal_repo.iter_signal_rows(session, after_id=marker["signal_id"], chunk=_LOAD_CHUNK):
         index.add((IndexedSignal(*row) for row in rows), trusted=True)
         changes += len(rows)
+        marker["signal_id"] = rows[-1][0]
     return changes
 
 
@@ -73,15 +91,21 @@ class Matcher:
         index: SignalIndex,
         session_factory: Callable[[], Session],
         snapshot_dir: Path | None,
+        marker: dict[str, int] | None = None,
+        sync_interval_s: float = 0.0,
     ) -> None:
+        """`session_factory` is only read from (a read-only factory suits SQLite best); `marker` is the store
+        position `index` already reflects."""
         self.index = index
         self._sessions = session_factory
         self._snapshot_dir = snapshot_dir
+        self._marker = dict(marker or {"signal_id": 0, "removal_seq": 0})
+        self._sync_interval_s = sync_interval_s
         self._write = threading.RLock()
         self._changes = 0
         self._last_snapshot = time.monotonic()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @classmethod
     def open(cls, session_factory: Callable[[], Session], settings: Settings, *, snapshots: bool = True) -> Matcher:
@@ -101,16 +125,22 @@ class Matcher:
                 index.pdq_threshold = settings.pdq_threshold
         if index is None:
             index = SignalIndex(pdq_threshold=settings.pdq_threshold, vpdq_rule=rule)
-        matcher = cls(index, session_factory, snapshot_dir)
-        with session_factory() as session:
-            replayed = _replay(index, session, marker)
+        matcher = cls(index, session_factory, snapshot_dir, marker, settings.index_sync_interval_s)
+        replayed = matcher.sync()
+        matcher._changes = replayed
         log.info("index ready: %d signals (%d changes replayed from the store)", len(index), replayed)
         if snapshot_dir is not None:
             if replayed >= SNAPSHOT_AFTER_CHANGES:
                 matcher.snapshot()
-            matcher._thread = threading.Thread(target=matcher._snapshot_loop, name="index-snapshots", daemon=True)
-            matcher._thread.start()
+            matcher._start(matcher._snapshot_loop, "index-snapshots")
+        if settings.index_sync_interval_s > 0:
+            matcher._start(matcher._sync_loop, "index-sync")
         return matcher
+
+    def _start(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -124,19 +154,30 @@ class Matcher:
         removed: Collection[int] = (),
         removed_banks: Collection[int] = (),
     ) -> None:
-        """Commit `session`, then make the same change to the index, as one step for snapshots.
+        """Commit `session`, then bring the index up to the store, so the writer's next match sees its change.
 
-        `added` must carry the ids the flush assigned. If the commit fails nothing touches the index; the commit is
-        what acknowledges a signal, so a crash after it loses nothing (the restart replays it from the store).
+        The index takes the change from the store, not from `added`/`removed`/`removed_banks` (kept for the
+        callers' clarity): between this commit and the read another process may have removed what was just added,
+        and only the store knows the order. If the commit fails nothing touches the index; the commit is what
+        acknowledges a signal, so a crash after it loses nothing (the restart replays it from the store).
         """
-        added = list(added)
         with self._write:
             session.commit()
-            self.index.add(added, trusted=True)
-            self.index.remove(removed)
-            for bank_id in removed_banks:
-                self.index.remove_bank(bank_id)
-            self._changes += len(added) + len(removed) + len(removed_banks)
+            self.sync()
+
+    def sync(self) -> int:
+        """Apply what the store committed since the index's position (by any process); returns how many changes."""
+        with self._write, self._sessions() as session:
+            _consistent_reads(session)
+            changes = _replay(self.index, session, self._marker)
+            self._changes += changes
+            return changes
+
+    @property
+    def position(self) -> dict[str, int]:
+        """The store position the index reflects: highest signal id and removal sequence applied."""
+        with self._write:
+            return dict(self._marker)
 
     # --- reads -------------------------------------------------------------------------------------------------
     def match(
@@ -150,9 +191,7 @@ class Matcher:
         if self._snapshot_dir is None:
             return False
         with self._write:
-            with self._sessions() as session:
-                marker = _store_marker(session)
-            self.index.save(self._snapshot_dir, marker)
+            self.index.save(self._snapshot_dir, dict(self._marker))
             self._changes = 0
             self._last_snapshot = time.monotonic()
         return True
@@ -166,11 +205,18 @@ class Matcher:
                 except Exception:  # a failed snapshot only slows the next start; keep serving
                     log.exception("index snapshot failed")
 
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(timeout=self._sync_interval_s):
+            try:
+                self.sync()
+            except Exception:  # the database may be briefly unreachable; matching goes on with what the index has
+                log.exception("index sync failed")
+
     def close(self) -> None:
-        """Stop the snapshot thread and write a final snapshot if anything changed."""
+        """Stop the background threads and write a final snapshot if anything changed."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         if self._changes:
             try:
                 self.snapshot()
