@@ -1,16 +1,11 @@
 """kill -9 durability: every signal the server acknowledged is there after a hard kill and a restart.
 
-A real `uvicorn` process on a free loopback port; the test waits for its "startup complete" log line (no sleeps).
+A real server process (tests/web/server_process.py), killed with SIGKILL mid-write.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import signal
-import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,70 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from takeback.config import Settings
-from takeback.store import clients
-from takeback.store.db import open_store
 from tests.web.conftest import random_pdq
+from tests.web.server_process import Uvicorn, admin_key
 
-STARTUP_TIMEOUT = 60.0
 BATCH = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Uvicorn:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "takeback.web.app:create_app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.log: list[str] = []
-        ready: queue.Queue[bool] = queue.Queue()
-
-        def pump() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.log.append(line)
-                if "Application startup complete" in line:
-                    ready.put(True)
-            ready.put(False)
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            started = ready.get(timeout=STARTUP_TIMEOUT)
-        except queue.Empty:
-            started = False
-        if not started:
-            self.kill()
-            pytest.fail("uvicorn did not start:\n" + "".join(self.log[-30:]))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -91,20 +26,8 @@ def env(database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     yield values
 
 
-def _admin_key(env: dict[str, str]) -> str:
-    settings = Settings(data_dir=Path(env["TAKEBACK_DATA_DIR"]), database_url=env["TAKEBACK_DATABASE_URL"])
-    engine, sessions = open_store(settings)
-    try:
-        with sessions() as session:
-            _, key = clients.create_client(session, "admin", ["admin"])
-            session.commit()
-    finally:
-        engine.dispose()
-    return key
-
-
 def test_acknowledged_signals_survive_kill_9(env: dict[str, str]) -> None:
-    key = _admin_key(env)
+    key = admin_key(env)
     headers = {"Authorization": f"Bearer {key}"}
     server = Uvicorn(env)
     acknowledged: dict[str, int] = {}
