@@ -36,6 +36,8 @@ Webhooks (``webhooks``): create_webhook(session, client_id, url, secret=None) ·
 Findings (``findings``, ``case_names``; discover): record_finding · record_check · get_finding · get_finding_by_url ·
   list_findings · count_findings · list_finding_events · url_key · start/update/get/list_crawl_run(s) ·
   add_case_name · list_case_names · remove_case_name
+Takedown (``parties``, ``notices``, ``evidence``): upsert_party · get_party(_by_key) · list_parties · create_notice ·
+  get_notice · list_notices · notice_urls · transition (state machine) · due_notices · append_evidence · verify_evidence
 """
 
 from takeback.store.banks import (
@@ -185,4 +187,43 @@ __all__ += [  # discover
     "get_crawl_run", "get_finding", "get_finding_by_url", "list_case_names", "list_crawl_runs",
     "list_finding_events", "list_findings", "record_check", "record_finding", "remove_case_name",
     "start_crawl_run", "update_crawl_run", "url_key",
+]
+
+from takeback.store.evidence import (  # noqa: E402 (after the discover block's __all__ +=)
+    EvidenceCheck,
+    EvidenceRecord,
+    UnknownCase,
+    append_evidence,
+    count_evidence,
+    evidence_head,
+    list_evidence,
+    verify_evidence,
+)
+from takeback.store.notices import (  # noqa: E402
+    InvalidTransition,
+    NoticeEventInfo,
+    NoticeInfo,
+    NoticeUrlInfo,
+    UnknownNotice,
+    add_notice_event,
+    count_notices,
+    create_notice,
+    due_notices,
+    get_notice,
+    list_notice_events,
+    list_notices,
+    notice_urls,
+    notices_for_url,
+    queued_notices,
+    set_url_status,
+    transition,
+)
+from takeback.store.parties import PartyInfo, get_party, get_party_by_key, list_parties, upsert_party  # noqa: E402
+
+__all__ += [  # takedown
+    "EvidenceCheck", "EvidenceRecord", "InvalidTransition", "NoticeEventInfo", "NoticeInfo", "NoticeUrlInfo",
+    "PartyInfo", "UnknownCase", "UnknownNotice", "add_notice_event", "append_evidence", "count_evidence",
+    "count_notices", "create_notice", "due_notices", "evidence_head", "get_notice", "get_party", "get_party_by_key",
+    "list_evidence", "list_notice_events", "list_notices", "list_parties", "notice_urls", "notices_for_url",
+    "queued_notices", "set_url_status", "transition", "upsert_party", "verify_evidence",
 ]
