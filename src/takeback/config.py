@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_timeout_s: float = Field(default=20.0, gt=0)
 
+    # --- discover fetcher (discover/fetch.py; every crawl, re-check and feed request goes through it) --------------
+    #: Largest decompressed body kept per request; whole-request deadline (slow bodies included); connect deadline.
+    fetch_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    fetch_timeout_s: float = Field(default=20.0, gt=0)
+    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    #: Politeness per host: requests in flight at once and the pause between two requests.
+    fetch_per_host_concurrency: int = Field(default=2, ge=1)
+    fetch_per_host_delay_s: float = Field(default=0.0, ge=0)
+    fetch_user_agent: str = "takeback-discover/0.1 (+https://github.com/takeback)"
+    fetch_respect_robots: bool = True
+
     # --- petition (docs/petition.md) ------------------------------------------------------------------------------
     #: HMAC key for verification links, proof-of-work challenges and export summaries; empty: one is generated on
     #: first use and kept in the database (so every server process on that database shares it).

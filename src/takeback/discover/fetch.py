@@ -1,0 +1,468 @@
+"""The one way discover code talks to the web: guarded, bounded, polite.
+
+Everything a crawl fetches is chosen by strangers, so every request is treated as hostile:
+
+* **SSRF guard, DNS rebinding included.**  Each hop's host is resolved once, every answer must pass
+  `urlguard` (public unicast, no metadata service), and the connection goes to one of *those* addresses: the
+  HTTP transport's network backend looks the name up in the table of vetted answers instead of asking DNS again, so
+  a name that answers "public" to the check and "127.0.0.1" to the connect cannot win.  The URL keeps the host
+  name, so the Host header, TLS SNI and certificate check, and connection pooling all use the name.
+* **Redirects by hand.**  Each hop is checked like a new URL (scheme, credentials, guard, robots); loops and chains
+  longer than `max_redirects` end the fetch.
+* **Bounded.**  One deadline covers the whole fetch (DNS, connects, redirects and a body trickling in byte by
+  byte); the body is counted after decompression while it streams, and the decompressor is never asked for more
+  than the remaining budget, so a gzip bomb stops at `max_bytes`.  Only gzip and deflate are offered; a server that
+  answers with another coding anyway gets a `decode_error`.
+* **Polite.**  robots.txt per host (`discover.robots`), a per-host concurrency limit and a per-host delay.
+
+`allow_networks` exists for tests: it lets a loopback test server through while the guard stays on for every
+other address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from takeback.discover import sniff
+from takeback.discover.robots import RobotsCache, robots_url
+from takeback.discover.urlguard import Resolver, UnsafeURL, check_url, is_public_address, system_resolver
+
+if TYPE_CHECKING:
+    from takeback.config import Settings
+
+ERROR_CODES = frozenset(
+    {
+        "unsafe_url",
+        "robots_disallowed",
+        "too_large",
+        "timeout",
+        "too_many_redirects",
+        "bad_scheme",
+        "connect_failed",
+        "decode_error",
+        "http_error",
+    }
+)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT_ENCODING = "gzip, deflate"
+DEFAULT_ACCEPT = "*/*"
+_READ_CHUNK_HINT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits for one Fetcher; `from_settings` builds the configured defaults."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    timeout_s: float = 20.0  # whole request, including a slow-loris body
+    connect_timeout_s: float = 5.0
+    max_redirects: int = 5
+    per_host_concurrency: int = 2
+    per_host_delay_s: float = 0.0  # politeness delay between requests to one host
+    user_agent: str = "takeback-discover/0.1 (+https://github.com/takeback)"
+    respect_robots: bool = True
+    #: Largest robots.txt read (RFC 9309 asks crawlers to parse at least 500 KiB); the rest is ignored.
+    robots_max_bytes: int = 512 * 1024
+    #: A robots.txt Crawl-delay raises per_host_delay_s up to this much, never more (a hostile site could ask hours).
+    max_crawl_delay_s: float = 10.0
+    #: Open connections across all hosts.
+    max_connections: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FetchPolicy:
+        return cls(
+            max_bytes=settings.fetch_max_bytes,
+            timeout_s=settings.fetch_timeout_s,
+            connect_timeout_s=settings.fetch_connect_timeout_s,
+            max_redirects=settings.fetch_max_redirects,
+            per_host_concurrency=settings.fetch_per_host_concurrency,
+            per_host_delay_s=settings.fetch_per_host_delay_s,
+            user_agent=settings.fetch_user_agent,
+            respect_robots=settings.fetch_respect_robots,
+        )
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int
+    headers: dict[str, str]  # lower-case names
+    content_type: str  # sniffed from the bytes when the declared type lies; "" unknown
+    body: bytes  # decompressed, at most max_bytes
+    redirects: tuple[str, ...]
+    server_ip: str | None
+    elapsed_s: float
+
+
+class FetchError(Exception):
+    """A fetch that produced no response to act on; `code` is one of ERROR_CODES (a 4xx/5xx is a result, not this)."""
+
+    def __init__(self, code: str, url: str, message: str) -> None:
+        super().__init__(f"{code}: {message} ({url[:200]})")
+        self.code = code
+        self.url = url
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    url: httpx.URL
+    host: str  # the ASCII host the transport will connect to (key of the vetted-address table)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects a host name only to the addresses the guard vetted for it; never resolves names itself."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+        self.vetted: dict[str, tuple[str, ...]] = {}
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = self.vetted.get(host.lower())
+        if not addresses:
+            raise httpcore.ConnectError(f"refusing to connect to {host!r}: no vetted address")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are never used")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool whose network backend is the pinned one (no env proxies)."""
+
+    def __init__(self, backend: _PinnedBackend, max_connections: int) -> None:
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        super().__init__(limits=limits, trust_env=False)
+        # httpx builds its pool without a network_backend parameter; replace it with one that has ours.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
+
+
+@dataclass
+class _HostGate:
+    """Per-host concurrency and spacing: a semaphore, and the earliest time the next request may start."""
+
+    semaphore: asyncio.Semaphore
+    delay_s: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_start: float = 0.0
+
+    async def __aenter__(self) -> None:
+        await self.semaphore.acquire()
+        if self.delay_s > 0:
+            try:
+                async with self.lock:
+                    wait = self.next_start - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    self.next_start = time.monotonic() + self.delay_s
+            except BaseException:
+                self.semaphore.release()
+                raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.semaphore.release()
+
+
+class _BoundedDecoder:
+    """Content-Encoding decoder that never produces more than it is allowed to (bombs stop at the cap)."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._zlib: Any = None
+        self._raw_deflate_tried = False
+        if coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        """Up to `limit` decoded bytes for this input; more exist only when the result has exactly `limit` bytes."""
+        if self._zlib is None:
+            return data[:limit] if len(data) > limit else data
+        try:
+            return self._zlib.decompress(data, max(limit, 1))
+        except zlib.error:
+            if self.coding == "deflate" and not self._raw_deflate_tried:
+                # Some servers send raw deflate (no zlib header) under "deflate".
+                self._raw_deflate_tried = True
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.decode(data, limit)
+            raise
+
+
+class Fetcher:
+    """Async context manager; one per crawl; safe to share across tasks of one event loop."""
+
+    def __init__(
+        self,
+        policy: FetchPolicy = FetchPolicy(),
+        *,
+        resolver: Resolver | None = None,
+        allow_networks: Sequence[str] = (),
+    ) -> None:
+        self.policy = policy
+        self._resolver: Resolver = resolver or system_resolver
+        self._allow = tuple(ipaddress.ip_network(n, strict=False) for n in allow_networks)
+        self._backend = _PinnedBackend(httpcore.AnyIOBackend())
+        self._transport: _PinnedTransport | None = None
+        self._gates: dict[str, _HostGate] = {}
+        self._robots = RobotsCache(self._load_robots, policy.user_agent)
+
+    async def __aenter__(self) -> Fetcher:
+        self._transport = _PinnedTransport(self._backend, self.policy.max_connections)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
+
+    async def fetch(self, url: str, *, max_bytes: int | None = None, accept: str | None = None) -> FetchResult:
+        """GET `url` within the policy; raises FetchError.  A 404 or 500 is a FetchResult with that status."""
+        limit = self.policy.max_bytes if max_bytes is None else max_bytes
+        return await self._fetch(url, limit, accept or DEFAULT_ACCEPT, robots=self.policy.respect_robots)
+
+    async def allowed_by_robots(self, url: str) -> bool:
+        """Whether robots.txt lets our user agent fetch `url` (fetches and caches the host's robots.txt)."""
+        return await self._robots.allowed(url)
+
+    # --- internals ----------------------------------------------------------------------------------------------
+
+    async def _load_robots(self, url: str) -> FetchResult:
+        return await self._fetch(url, self.policy.robots_max_bytes, "text/plain, */*", robots=False, truncate=True)
+
+    async def _fetch(self, url: str, limit: int, accept: str, *, robots: bool, truncate: bool = False) -> FetchResult:
+        if self._transport is None:
+            raise RuntimeError("use the Fetcher as an async context manager")
+        start = time.perf_counter()
+        current = url
+        try:
+            async with asyncio.timeout(self.policy.timeout_s):
+                redirects: list[str] = []
+                seen = {url}
+                while True:
+                    hop = await self._vet(current)
+                    if robots and not await self._robots.allowed(str(hop.url)):
+                        raise FetchError("robots_disallowed", current, "robots.txt disallows this URL for us")
+                    gate = self._gate(hop.host)
+                    if robots:
+                        gate.delay_s = max(gate.delay_s, self._robots_delay(hop))
+                    async with gate:
+                        outcome = await self._exchange(hop, current, limit, accept, truncate)
+                    if isinstance(outcome, str):  # a redirect
+                        if outcome in seen:
+                            raise FetchError("too_many_redirects", url, f"redirect loop back to {outcome[:200]}")
+                        if len(redirects) >= self.policy.max_redirects:
+                            raise FetchError(
+                                "too_many_redirects", url, f"more than {self.policy.max_redirects} redirects"
+                            )
+                        seen.add(outcome)
+                        redirects.append(outcome)
+                        current = outcome
+                        continue
+                    status, headers, body, server_ip = outcome
+                    return FetchResult(
+                        url=url,
+                        final_url=current,
+                        status=status,
+                        headers=headers,
+                        content_type=sniff.content_type(body[: sniff.HEAD_BYTES], headers.get("content-type")),
+                        body=body,
+                        redirects=tuple(redirects),
+                        server_ip=server_ip,
+                        elapsed_s=time.perf_counter() - start,
+                    )
+        except TimeoutError:
+            raise FetchError("timeout", current, f"no complete answer within {self.policy.timeout_s:g} s") from None
+
+    def _gate(self, host: str) -> _HostGate:
+        gate = self._gates.get(host)
+        if gate is None:
+            gate = _HostGate(asyncio.Semaphore(max(1, self.policy.per_host_concurrency)), self.policy.per_host_delay_s)
+            self._gates[host] = gate
+        return gate
+
+    def _robots_delay(self, hop: _Hop) -> float:
+        delay = self._robots.crawl_delay(str(hop.url))
+        return min(delay, self.policy.max_crawl_delay_s) if delay else 0.0
+
+    async def _vet(self, url: str) -> _Hop:
+        """Shape, scheme and SSRF checks for one hop; records the vetted addresses for the transport."""
+        scheme = urlsplit(url).scheme.lower() if isinstance(url, str) else ""
+        if scheme not in ("http", "https"):
+            raise FetchError("bad_scheme", str(url), f"only http and https are fetched, not {scheme or 'no scheme'!r}")
+        try:
+            check_url(url, allow_private=True, resolver=None)  # shape of the URL as given, before any normalising
+            parsed = httpx.URL(url)
+            host = parsed.raw_host.decode("ascii").lower()
+            normalised = str(parsed)
+            if _is_ip(host):
+                checked = check_url(normalised, allow_private=True, resolver=None)
+            else:
+                checked = await asyncio.to_thread(check_url, normalised, allow_private=True, resolver=self._resolver)
+                if checked.host != host.rstrip("."):
+                    raise UnsafeURL(f"host {host!r} is read differently by the guard ({checked.host!r})")
+        except UnsafeURL as exc:
+            raise FetchError("unsafe_url", url, exc.message) from None
+        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+            raise FetchError("unsafe_url", url, f"the URL cannot be parsed: {exc}") from None
+        for address in checked.addresses:
+            if not (is_public_address(address) or self._allowed(address)):
+                raise FetchError("unsafe_url", url, f"host {host!r} points to a non-public address ({address})")
+        self._backend.vetted[host] = checked.addresses
+        return _Hop(url=parsed, host=host)
+
+    def _allowed(self, address: str) -> bool:
+        if not self._allow:
+            return False
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return any(ip.version == net.version and ip in net for net in self._allow)
+
+    async def _exchange(
+        self, hop: _Hop, current: str, limit: int, accept: str, truncate: bool
+    ) -> str | tuple[int, dict[str, str], bytes, str | None]:
+        """One request: the absolute Location of a redirect, or (status, headers, body, server ip)."""
+        assert self._transport is not None
+        timeout = self.policy.timeout_s
+        request = httpx.Request(
+            "GET",
+            hop.url,
+            headers={"User-Agent": self.policy.user_agent, "Accept": accept, "Accept-Encoding": ACCEPT_ENCODING},
+            extensions={
+                "timeout": {
+                    "connect": min(self.policy.connect_timeout_s, timeout),
+                    "read": timeout,
+                    "write": timeout,
+                    "pool": timeout,
+                }
+            },
+        )
+        try:
+            response = await self._transport.handle_async_request(request)
+            try:
+                headers = _lower_headers(response.headers.multi_items())
+                if response.status_code in REDIRECT_STATUSES and "location" in headers:
+                    return _join_location(hop.url, headers["location"], current)
+                body = await _read_body(response, headers, limit, truncate, current)
+                return response.status_code, headers, body, _server_ip(response)
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException as exc:
+            raise FetchError("timeout", current, f"timed out: {type(exc).__name__}") from None
+        except httpx.ConnectError as exc:
+            raise FetchError("connect_failed", current, f"cannot connect: {exc}") from None
+        except httpx.UnsupportedProtocol as exc:
+            raise FetchError("bad_scheme", current, str(exc)) from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise FetchError("http_error", current, f"broken HTTP exchange: {type(exc).__name__}: {exc}") from None
+
+
+async def _read_body(response: httpx.Response, headers: dict[str, str], limit: int, truncate: bool, url: str) -> bytes:
+    coding = _content_coding(headers.get("content-encoding", ""), url)
+    if not coding and not truncate:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FetchError("too_large", url, f"Content-Length {declared} is above the {limit}-byte cap")
+    decoder = _BoundedDecoder(coding)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for raw in response.aiter_raw(_READ_CHUNK_HINT):
+            data = decoder.decode(raw, limit - size + 1)
+            size += len(data)
+            parts.append(data)
+            if size > limit:  # the decoder stops at limit + 1: one byte over is enough to know
+                break
+    except zlib.error as exc:
+        raise FetchError("decode_error", url, f"the {coding} body does not decompress: {exc}") from None
+    body = b"".join(parts)
+    if size > limit:
+        if not truncate:
+            raise FetchError("too_large", url, f"the body is larger than the {limit}-byte cap")
+        body = body[:limit]
+    return body
+
+
+def _content_coding(header: str, url: str) -> str:
+    codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
+    if not codings:
+        return ""
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(
+            "decode_error", url, f"unsupported Content-Encoding {header[:100]!r} (we offer {ACCEPT_ENCODING})"
+        )
+    return codings[0]
+
+
+def _join_location(base: httpx.URL, location: str, current: str) -> str:
+    location = location.strip()
+    scheme = urlsplit(location).scheme.lower() if ":" in location.split("/", 1)[0] else ""
+    if scheme and scheme not in ("http", "https"):
+        raise FetchError("bad_scheme", current, f"redirect to a {scheme!r} URL")
+    try:
+        return str(base.join(location))
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise FetchError("unsafe_url", current, f"redirect to an unparseable URL: {exc}") from None
+
+
+def _lower_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+def _server_ip(response: httpx.Response) -> str | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    address = stream.get_extra_info("server_addr")
+    return str(address[0]) if address else None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["ERROR_CODES", "FetchError", "FetchPolicy", "FetchResult", "Fetcher", "robots_url"]
