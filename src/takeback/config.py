@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_timeout_s: float = Field(default=20.0, gt=0)
 
+    # --- takedown (takedown/): deadlines, RDAP, platform directory -------------------------------------------------
+    #: Follow-up deadline in days for DMCA notices (the law says "expeditiously", no number) and for DSA, search
+    #: delisting and abuse reports ("timely"); TAKE IT DOWN (48 h) and GDPR (one month) are fixed by law.
+    takedown_dmca_days: float = Field(default=7.0, gt=0)
+    takedown_followup_days: float = Field(default=14.0, gt=0)
+    #: RDAP bootstrap base URL (IANA's dns.json/ipv4.json/ipv6.json live under it), request timeout, cache lifetime.
+    rdap_bootstrap_url: str = "https://data.iana.org/rdap/"
+    rdap_timeout_s: float = Field(default=10.0, gt=0)
+    rdap_cache_ttl_s: float = Field(default=86_400.0, ge=0)
+    #: An editable platform directory (JSON, the shape of takedown/data/platforms.json) merged over the shipped one.
+    takedown_platforms_file: Path | None = None
+
     # --- discover fetcher (discover/fetch.py; every crawl, re-check and feed request goes through it) --------------
     #: Largest decompressed body kept per request; whole-request deadline (slow bodies included); connect deadline.
     fetch_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
