@@ -93,9 +93,7 @@ class PetitionFlag(Base):
     """A burst an operator should look at: too many signatures from one network or postcode within one hour."""
 
     __tablename__ = "petition_flags"
-    __table_args__ = (
-        Index("ix_petition_flags_window", "petition_id", "kind", "key", "window_start", unique=True),
-    )
+    __table_args__ = (Index("ix_petition_flags_window", "petition_id", "kind", "key", "window_start", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))

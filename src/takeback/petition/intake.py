@@ -1,0 +1,119 @@
+"""Durable, fast signature intake: a write queue with group commit.
+
+Why: one transaction per signature costs one fsync per signature (SQLite WAL with synchronous=FULL, or a
+PostgreSQL commit); a burst of thousands per second would queue behind the disk.  Here one writer thread takes
+whatever is waiting (up to ``max_batch``), stores it in one transaction (``store.signatures.add_signatures``,
+which also maintains the counters) and commits once; only then is each waiting request answered.  Under light load
+a batch is a single signature and nothing waits for company; under a burst the batches grow by themselves, because
+everything that arrives during one commit goes into the next.
+
+Acknowledged means committed: ``submit`` returns a future that completes after the commit, with the outcome, or
+with the exception that stopped the batch (then nothing of that batch was stored and every caller hears so).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from takeback.store import signatures
+from takeback.store.signatures import NewSignature, SignOutcome
+
+log = logging.getLogger("takeback.petition")
+
+
+class IntakeClosed(RuntimeError):
+    """The intake was stopped; the signature was not stored."""
+
+
+class Intake:
+    def __init__(
+        self,
+        session_factory: Callable[[], Any],
+        *,
+        max_batch: int = 1000,
+        on_commit: Callable[[Sequence[NewSignature], Sequence[SignOutcome]], None] | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[tuple[NewSignature, Future[SignOutcome]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        self.largest_batch = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="petition-intake", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Store what is queued, then stop (later submits fail with IntakeClosed)."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, item: NewSignature) -> Future[SignOutcome]:
+        """Queue one signature (validated first: a bad one fails alone, here).  The future completes after commit."""
+        signatures.validate(item)
+        future: Future[SignOutcome] = Future()
+        if self._closed:
+            future.set_exception(IntakeClosed("the petition intake is shutting down"))
+            return future
+        self._queue.put((item, future))
+        return future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                stopping = True
+                batch: list[tuple[NewSignature, Future[SignOutcome]]] = []
+            else:
+                batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    continue
+                batch.append(nxt)
+            if batch:
+                self._store(batch)
+        # Anything submitted after the stop marker (a race with stop()) is refused, never silently dropped.
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if late is not None:
+                late[1].set_exception(IntakeClosed("the petition intake is shutting down"))
+
+    def _store(self, batch: list[tuple[NewSignature, Future[SignOutcome]]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            with self._sessions() as session, session.begin():
+                outcomes = signatures.add_signatures(session, items)
+        except Exception as exc:  # the whole batch is rolled back: every caller hears it, none is acknowledged
+            log.warning("petition intake: a batch of %d signatures was not stored: %s", len(batch), exc)
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            future.set_result(outcome)
+        if self._on_commit is not None:
+            try:
+                self._on_commit(items, outcomes)
+            except Exception:
+                log.exception("petition intake: after-commit hook failed")
