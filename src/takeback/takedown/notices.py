@@ -8,9 +8,9 @@ notice: only URLs and the hashes of what was found there.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
-import datetime as dt
 from typing import Any, ClassVar, Literal
 
 from email_validator import EmailNotValidError, validate_email
