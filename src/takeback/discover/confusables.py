@@ -119,7 +119,7 @@ def decode_idn_label(label: str) -> str:
     IDNA 2008 (``idna``) first; labels it refuses (many spoofs use characters IDNA 2008 disallows, which some
     registries and certificate logs still carry) fall back to the bare punycode codec.
     """
-    if not label[:4].lower() == "xn--":
+    if label[:4].lower() != "xn--":
         return label
     try:
         return idna.decode(label)

@@ -27,6 +27,7 @@ Every hit has a score 0–100: exact 100, separator 95, transliterated 90, confu
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -221,10 +222,8 @@ class NameMatcher:
         except ValueError:
             parts, host = None, ""
         if host:
-            try:
+            with contextlib.suppress(InvalidDomain):  # an IP address or junk: the rest of the URL still counts
                 hits.extend(self.match_domain(host, threshold=0))
-            except InvalidDomain:
-                pass  # an IP address or junk: the rest of the URL still counts
         if parts is not None:
             path = unquote(parts.path)
             if path.strip("/"):
