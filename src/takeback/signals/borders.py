@@ -1,0 +1,111 @@
+"""Find the picture inside a border, letterbox, pillarbox or plain screenshot frame.
+
+A copy padded with bars (letterboxed to 16:9, framed, pasted onto a page) has
+a PDQ far from the original's: PDQ blurs and samples the whole canvas, bars
+included.  Trimming the uniform lines around the picture first gives back
+(nearly) the original's hash.
+
+A line (row or column) counts as border when nearly all its pixels are within
+a tolerance of the line's own median: that survives JPEG noise on the bars and
+a few icons or letters on a toolbar, and lets the colour change from one band
+to the next (toolbar, then page background).  Trimming walks in from each side
+while lines are border.  To leave borderless photos alone, a side's run only
+counts when it is at least `min_fraction` of the side, and trimming must leave
+most of the picture (a plain, near-uniform photo is not all border).
+
+The hash of the trimmed picture is an *extra* hash: the original is always
+kept, because a uniform band can also be part of the photo (a studio wall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from takeback.signals.regions import Box
+
+
+@dataclass(frozen=True, slots=True)
+class BorderRule:
+    """Tolerances for border detection, in 8-bit grey levels and fractions of a line or side."""
+
+    #: A pixel belongs to the border colour when within this many grey levels of the line's median.
+    tolerance: float = 10.0
+    #: Share of a line's pixels that must be border-coloured (the rest: toolbar icons, a title, JPEG ringing).
+    line_fraction: float = 0.8
+    #: Share of the first line inside that must differ from the border colour: a frame ends in a step, whereas a
+    #: flat band of the photo itself (sky, a wall) fades into the rest.
+    edge_fraction: float = 0.5
+    #: A side's trimmed run must be at least this share of the image's extent across it.
+    min_fraction: float = 0.02
+    #: Trimming stops early rather than leave less than this share of the side.
+    keep_fraction: float = 0.25
+
+
+DEFAULT_RULE = BorderRule()
+
+
+def _uniform(lines: npt.NDArray[np.float32], rule: BorderRule) -> npt.NDArray[np.bool_]:
+    """For each row of `lines` (n, length): whether it is border-like."""
+    median = np.median(lines, axis=1, keepdims=True)
+    close = np.abs(lines - median) <= rule.tolerance
+    return close.mean(axis=1) >= rule.line_fraction
+
+
+def _run(flags: npt.NDArray[np.bool_]) -> int:
+    """Length of the leading run of True."""
+    off = np.flatnonzero(~flags)
+    return int(off[0]) if off.size else int(flags.size)
+
+
+def _edge(border_line: npt.NDArray[np.float32], inside_line: npt.NDArray[np.float32], rule: BorderRule) -> bool:
+    colour = np.median(border_line)
+    return bool((np.abs(inside_line - colour) > rule.tolerance).mean() >= rule.edge_fraction)
+
+
+def _cut(lines: npt.NDArray[np.float32], flags: npt.NDArray[np.bool_], minimum: int, rule: BorderRule) -> int:
+    """How many leading lines to trim: the uniform run, if long enough and ending in a step."""
+    run = _run(flags)
+    if run < minimum or run >= len(lines):
+        return 0
+    return run if _edge(lines[run - 1], lines[run], rule) else 0
+
+
+def find_content(luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: BorderRule = DEFAULT_RULE) -> Box | None:
+    """The box inside the border, or None when there is no border worth trimming.
+
+    Iterates until stable: trimming the top bar can make a side bar's columns uniform (they no longer cross it).
+    """
+    plane = np.asarray(luma, dtype=np.float32)
+    if plane.ndim != 2:
+        raise ValueError(f"expected an (H, W) luma plane, got shape {plane.shape}")
+    h, w = plane.shape
+    top, bottom, left, right = 0, h, 0, w
+    min_rows = max(1, int(np.ceil(rule.min_fraction * h)))
+    min_cols = max(1, int(np.ceil(rule.min_fraction * w)))
+    keep_rows = max(1, int(rule.keep_fraction * h))
+    keep_cols = max(1, int(rule.keep_fraction * w))
+    for _ in range(4):
+        inner = plane[top:bottom, left:right]
+        if inner.shape[0] <= keep_rows or inner.shape[1] <= keep_cols:
+            break
+        columns = np.ascontiguousarray(inner.T)
+        rows = _uniform(inner, rule)
+        cols = _uniform(columns, rule)
+        if rows.all() or cols.all():
+            return None  # uniform all the way across: a blank image, not a framed one
+        cut_top = _cut(inner, rows, min_rows, rule)
+        cut_bottom = _cut(inner[::-1], rows[::-1], min_rows, rule)
+        cut_left = _cut(columns, cols, min_cols, rule)
+        cut_right = _cut(columns[::-1], cols[::-1], min_cols, rule)
+        if not (cut_top or cut_bottom or cut_left or cut_right):
+            break
+        if inner.shape[0] - cut_top - cut_bottom < keep_rows or inner.shape[1] - cut_left - cut_right < keep_cols:
+            return None
+        top, bottom = top + cut_top, bottom - cut_bottom
+        left, right = left + cut_left, right - cut_right
+    if (top, bottom, left, right) == (0, h, 0, w):
+        return None
+    return Box(top, bottom, left, right)
