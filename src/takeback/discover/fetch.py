@@ -22,10 +22,11 @@ other address.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -199,6 +200,22 @@ class _HostGate:
         self.semaphore.release()
 
 
+class _Budget:
+    """A time allowance spent across several awaits (the hops of one fetch); overruns raise TimeoutError."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    @contextlib.asynccontextmanager
+    async def spend(self) -> AsyncIterator[None]:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(max(self.left, 0.0)):
+                yield
+        finally:
+            self.left -= time.monotonic() - started
+
+
 class _BoundedDecoder:
     """Content-Encoding decoder that never produces more than it is allowed to (bombs stop at the cap)."""
 
@@ -268,46 +285,47 @@ class Fetcher:
         return await self._fetch(url, self.policy.robots_max_bytes, "text/plain, */*", robots=False, truncate=True)
 
     async def _fetch(self, url: str, limit: int, accept: str, *, robots: bool, truncate: bool = False) -> FetchResult:
+        """The redirect loop.  The deadline counts time spent resolving and talking to servers, not time queued
+        behind the per-host limit or the politeness delay (a crawl may queue many URLs for one host)."""
         if self._transport is None:
             raise RuntimeError("use the Fetcher as an async context manager")
         start = time.perf_counter()
+        budget = _Budget(self.policy.timeout_s)
         current = url
+        redirects: list[str] = []
+        seen = {url}
         try:
-            async with asyncio.timeout(self.policy.timeout_s):
-                redirects: list[str] = []
-                seen = {url}
-                while True:
+            while True:
+                async with budget.spend():
                     hop = await self._vet(current)
-                    if robots and not await self._robots.allowed(str(hop.url)):
-                        raise FetchError("robots_disallowed", current, "robots.txt disallows this URL for us")
-                    gate = self._gate(hop.host)
-                    if robots:
-                        gate.delay_s = max(gate.delay_s, self._robots_delay(hop))
-                    async with gate:
-                        outcome = await self._exchange(hop, current, limit, accept, truncate)
-                    if isinstance(outcome, str):  # a redirect
-                        if outcome in seen:
-                            raise FetchError("too_many_redirects", url, f"redirect loop back to {outcome[:200]}")
-                        if len(redirects) >= self.policy.max_redirects:
-                            raise FetchError(
-                                "too_many_redirects", url, f"more than {self.policy.max_redirects} redirects"
-                            )
-                        seen.add(outcome)
-                        redirects.append(outcome)
-                        current = outcome
-                        continue
-                    status, headers, body, server_ip = outcome
-                    return FetchResult(
-                        url=url,
-                        final_url=current,
-                        status=status,
-                        headers=headers,
-                        content_type=sniff.content_type(body[: sniff.HEAD_BYTES], headers.get("content-type")),
-                        body=body,
-                        redirects=tuple(redirects),
-                        server_ip=server_ip,
-                        elapsed_s=time.perf_counter() - start,
-                    )
+                if robots and not await self._robots.allowed(str(hop.url)):
+                    raise FetchError("robots_disallowed", current, "robots.txt disallows this URL for us")
+                gate = self._gate(hop.host)
+                if robots:
+                    gate.delay_s = max(gate.delay_s, self._robots_delay(hop))
+                async with gate, budget.spend():
+                    outcome = await self._exchange(hop, current, limit, accept, truncate)
+                if isinstance(outcome, str):  # a redirect
+                    if outcome in seen:
+                        raise FetchError("too_many_redirects", url, f"redirect loop back to {outcome[:200]}")
+                    if len(redirects) >= self.policy.max_redirects:
+                        raise FetchError("too_many_redirects", url, f"more than {self.policy.max_redirects} redirects")
+                    seen.add(outcome)
+                    redirects.append(outcome)
+                    current = outcome
+                    continue
+                status, headers, body, server_ip = outcome
+                return FetchResult(
+                    url=url,
+                    final_url=current,
+                    status=status,
+                    headers=headers,
+                    content_type=sniff.content_type(body[: sniff.HEAD_BYTES], headers.get("content-type")),
+                    body=body,
+                    redirects=tuple(redirects),
+                    server_ip=server_ip,
+                    elapsed_s=time.perf_counter() - start,
+                )
         except TimeoutError:
             raise FetchError("timeout", current, f"no complete answer within {self.policy.timeout_s:g} s") from None
 
