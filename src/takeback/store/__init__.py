@@ -218,12 +218,55 @@ from takeback.store.notices import (  # noqa: E402
     set_url_status,
     transition,
 )
-from takeback.store.parties import PartyInfo, get_party, get_party_by_key, list_parties, upsert_party  # noqa: E402
+from takeback.store.parties import (  # noqa: E402
+    PartyInfo,
+    finding_parties,
+    get_party,
+    get_party_by_key,
+    link_finding_party,
+    list_parties,
+    upsert_party,
+)
 
 __all__ += [  # takedown
     "EvidenceCheck", "EvidenceRecord", "InvalidTransition", "NoticeEventInfo", "NoticeInfo", "NoticeUrlInfo",
     "PartyInfo", "UnknownCase", "UnknownNotice", "add_notice_event", "append_evidence", "count_evidence",
-    "count_notices", "create_notice", "due_notices", "evidence_head", "get_notice", "get_party", "get_party_by_key",
+    "count_notices", "create_notice", "due_notices", "evidence_head", "finding_parties", "get_notice", "get_party",
+    "get_party_by_key", "link_finding_party",
     "list_evidence", "list_notice_events", "list_notices", "list_parties", "notice_urls", "notices_for_url",
     "queued_notices", "set_url_status", "transition", "upsert_party", "verify_evidence",
+]
+
+from takeback.store.accounts import (  # noqa: E402
+    AuditInfo,
+    UiSessionInfo,
+    UnknownUser,
+    UserExists,
+    UserInfo,
+    add_member,
+    audit,
+    case_members,
+    case_role,
+    count_audit_since,
+    create_ui_session,
+    create_user,
+    delete_ui_session,
+    delete_user_sessions,
+    get_ui_session,
+    get_user,
+    get_user_by_email,
+    list_audit,
+    list_users,
+    mark_ui_session_verified,
+    purge_expired_sessions,
+    remove_member,
+    update_user,
+    user_cases,
+)
+
+__all__ += [  # accounts (dashboard)
+    "AuditInfo", "UiSessionInfo", "UnknownUser", "UserExists", "UserInfo", "add_member", "audit", "case_members",
+    "case_role", "count_audit_since", "create_ui_session", "create_user", "delete_ui_session", "delete_user_sessions",
+    "get_ui_session", "get_user", "get_user_by_email", "list_audit", "list_users", "mark_ui_session_verified",
+    "purge_expired_sessions", "remove_member", "update_user", "user_cases",
 ]

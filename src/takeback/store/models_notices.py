@@ -34,6 +34,17 @@ class Party(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class FindingParty(Base):
+    """Which parties were resolved for a finding (so escalation knows who is next without asking RDAP again)."""
+
+    __tablename__ = "finding_parties"
+
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"), primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Notice(Base):
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_state_due_at", "state", "due_at"),)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from takeback.store._sql import check_text, is_id
 from takeback.store.errors import InvalidInput
 from takeback.store.models import utcnow
-from takeback.store.models_notices import Party
+from takeback.store.models_findings import Finding
+from takeback.store.models_notices import FindingParty, Party
 
 PARTY_KINDS = ("site", "host", "registrar", "platform", "search_engine", "regulator")
 
@@ -100,4 +101,33 @@ def list_parties(session: Session, *, kind: str | None = None) -> list[PartyInfo
     stmt = select(*_COLUMNS).order_by(Party.id)
     if kind is not None:
         stmt = stmt.where(Party.kind == kind)
+    return [_info(row) for row in session.execute(stmt)]
+
+
+def link_finding_party(session: Session, finding_id: int, party_id: int, kind: str, *, at: datetime | None = None
+                       ) -> None:
+    """Remember that ``party_id`` can remove ``finding_id`` (in the role ``kind``); re-linking refreshes the time."""
+    if kind not in PARTY_KINDS:
+        raise InvalidInput("kind", f"unknown party kind {kind!r}")
+    if not is_id(finding_id, 64) or session.get(Finding, finding_id) is None:
+        raise InvalidInput("finding_id", f"no finding {finding_id}")
+    if not is_id(party_id) or session.get(Party, party_id) is None:
+        raise InvalidInput("party_id", f"no party {party_id}")
+    link = session.get(FindingParty, (finding_id, party_id))
+    if link is None:
+        session.add(FindingParty(finding_id=finding_id, party_id=party_id, kind=kind, resolved_at=at or utcnow()))
+    else:
+        link.kind = kind
+        link.resolved_at = at or utcnow()
+    session.flush()
+
+
+def finding_parties(session: Session, finding_id: int) -> list[PartyInfo]:
+    """The parties resolved for a finding, in the order they were linked."""
+    if not is_id(finding_id, 64):
+        return []
+    stmt = (
+        select(*_COLUMNS).join(FindingParty, FindingParty.party_id == Party.id)
+        .where(FindingParty.finding_id == finding_id).order_by(FindingParty.resolved_at, Party.id)
+    )
     return [_info(row) for row in session.execute(stmt)]

@@ -1,4 +1,4 @@
-"""Takedown: parties, notices, notice URLs, notice events, evidence log.
+"""Takedown: parties (and which were found for each finding), notices, notice URLs, notice events, evidence log.
 
 Revision ID: 0003
 Revises: 0002
@@ -34,6 +34,20 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_parties"),
         sa.UniqueConstraint("key", name="uq_parties_key"),
+    )
+    op.create_table(
+        "finding_parties",
+        sa.Column("finding_id", BigId, nullable=False),
+        sa.Column("party_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("resolved_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["finding_id"], ["findings.id"], name="fk_finding_parties_finding_id_findings", ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["party_id"], ["parties.id"], name="fk_finding_parties_party_id_parties", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("finding_id", "party_id", name="pk_finding_parties"),
     )
     op.create_table(
         "notices",
@@ -123,4 +137,5 @@ def downgrade() -> None:
     op.drop_index("ix_notices_state_due_at", table_name="notices")
     op.drop_index("ix_notices_case_id", table_name="notices")
     op.drop_table("notices")
+    op.drop_table("finding_parties")
     op.drop_table("parties")
