@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
@@ -105,6 +106,28 @@ class Settings(BaseSettings):
     petition_send_mail: bool = True
     petition_public_url: str = ""
     petition_token_max_age_days: int = Field(default=30, gt=0)
+
+    # --- background jobs (docs/jobs.md) -------------------------------------------------------------------------------
+    #: "local": jobs run inside `takeback serve` (SQLite or PostgreSQL, nothing else to run); "procrastinate": jobs
+    #: queue in PostgreSQL and `takeback worker` processes on any machines run them.
+    jobs_backend: Literal["local", "procrastinate"] = "local"
+    #: Run the local backend's scheduler inside `takeback serve` (off: nothing runs in the background).
+    jobs_in_server: bool = True
+    #: Extra modules whose TASKS / SCHEDULES the workers and servers register (plug-ins, tests).
+    jobs_task_modules: list[str] = Field(default_factory=list)
+    #: Workers' heartbeat; a worker silent for jobs_stalled_after_s is taken for dead and its jobs run again
+    #: elsewhere (checked every jobs_stalled_check_s).  Keep stalled_after well above the heartbeat.
+    jobs_heartbeat_s: float = Field(default=10.0, gt=0)
+    jobs_stalled_after_s: float = Field(default=60.0, gt=0)
+    jobs_stalled_check_s: float = Field(default=15.0, gt=0)
+    #: How long a stopping worker waits for running jobs (None: for ever; they are retried elsewhere anyway).
+    jobs_shutdown_timeout_s: float | None = Field(default=30.0, ge=0)
+    #: Schedules (cron, UTC): due re-checks of findings, due re-scans of cases, queued notices and deadlines,
+    #: webhook deliveries left pending (procrastinate backend; the local one resumes them at start).
+    jobs_recheck_cron: str = "*/15 * * * *"
+    jobs_rescan_cron: str = "0 * * * *"
+    jobs_notices_cron: str = "* * * * *"
+    jobs_webhooks_cron: str = "* * * * *"
 
     @property
     def cache_path(self) -> Path:
