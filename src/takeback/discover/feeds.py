@@ -85,6 +85,14 @@ class FeedReader(Protocol):
     def entries(self, lines: Iterable[str], stats: FeedStats) -> Iterator[FeedEntry]: ...
 
 
+def _feed_domain(raw: str) -> str:
+    """A feed's domain: a cleaned host name with at least two labels (a bare word is a broken line)."""
+    domain = clean_domain(raw)
+    if "." not in domain:
+        raise InvalidDomain(f"not a domain name: {raw[:80]!r}")
+    return domain
+
+
 def _text(value: Any) -> str | None:
     if isinstance(value, str) and value:
         return value[:_TEXT_MAX]
@@ -147,7 +155,7 @@ class CertstreamReader:
                     stats.bad(number, "a name that is not a string")
                     continue
                 try:
-                    domain = clean_domain(raw)
+                    domain = _feed_domain(raw)
                 except InvalidDomain as exc:
                     stats.bad(number, str(exc))
                     continue
@@ -173,7 +181,7 @@ class DomainListReader:
                 continue
             first = text.replace(",", " ").replace("\t", " ").split()[0]
             try:
-                domain = clean_domain(first)
+                domain = _feed_domain(first)
             except InvalidDomain as exc:
                 stats.bad(number, str(exc))
                 continue
