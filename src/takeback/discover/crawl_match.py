@@ -1,0 +1,99 @@
+"""Matching fetched media against a case's banks: the crawl's view of ``takeback.index.SignalIndex``.
+
+An image is looked up by its PDQ hash (within ``pdq_threshold``) and by its MD5/SHA-256 (exact copies).  A video
+clip or stream segment is looked up frame by frame (a preview frame can be a banked photo) and as a vPDQ query
+against banked videos.  Frames of too low PDQ quality (flat, nearly blank pictures, whose hashes collide with
+anything) are not used for PDQ lookups, as in the reference matchers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from takeback.discover.media_hash import MediaHashes
+from takeback.index import IndexedSignal, Query, SignalIndex
+from takeback.index.video import VideoRule
+from takeback.signals.validate import VpdqFrame, format_vpdq
+
+#: PDQ hashes below this quality are not matched (ThreatExchange's recommended floor).
+MIN_PDQ_QUALITY = 50
+
+
+@dataclass(frozen=True, slots=True)
+class MediaMatch:
+    signal_id: int
+    bank_id: int
+    bank: str
+    signal_type: str
+    distance: int
+    #: The matched frame's time in a clip (seconds), None for images and exact digests.
+    frame_s: float | None = None
+
+    def as_evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "signal_id": self.signal_id,
+            "bank_id": self.bank_id,
+            "bank": self.bank,
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+        }
+        if self.frame_s is not None:
+            out["frame_s"] = self.frame_s
+        return out
+
+
+class MediaMatcher:
+    """The banks of one case, indexed; ``match`` is thread-safe (index reads take no lock)."""
+
+    def __init__(
+        self,
+        signals: Iterable[IndexedSignal],
+        bank_names: Mapping[int, str],
+        *,
+        pdq_threshold: int = 31,
+        vpdq_rule: VideoRule | None = None,
+        min_quality: int = MIN_PDQ_QUALITY,
+    ) -> None:
+        self.index = SignalIndex(pdq_threshold=pdq_threshold, vpdq_rule=vpdq_rule)
+        self.index.add(signals, trusted=True)
+        self.bank_names = dict(bank_names)
+        self.min_quality = min_quality
+        self._types: dict[int, str] = {}
+
+    @classmethod
+    def from_index(cls, index: SignalIndex, bank_names: Mapping[int, str]) -> MediaMatcher:
+        matcher = cls((), bank_names)
+        matcher.index = index
+        return matcher
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def match(self, hashes: MediaHashes) -> list[MediaMatch]:
+        """Matches, best (smallest distance) first, one per bank signal."""
+        if not len(self.index):
+            return []
+        queries: list[tuple[Query, str, float | None]] = [
+            (Query("md5", hashes.md5), "md5", None),
+            (Query("sha256", hashes.sha256), "sha256", None),
+        ]
+        if hashes.kind == "video":
+            queries.append((Query("video_md5", hashes.md5), "video_md5", None))
+            queries.append((Query("video_sha256", hashes.sha256), "video_sha256", None))
+        usable = [f for f in hashes.frames if f.quality >= self.min_quality]
+        for frame in usable:
+            queries.append((Query("pdq", frame.pdq), "pdq", frame.timestamp if hashes.kind == "video" else None))
+        if hashes.kind == "video" and usable:
+            frames = [VpdqFrame(f.pdq, f.quality, f.timestamp) for f in usable]
+            queries.append((Query("vpdq", format_vpdq(frames)), "vpdq", None))
+        results = self.index.match([q for q, _, _ in queries])
+        best: dict[int, MediaMatch] = {}
+        for (_, signal_type, frame_s), matches in zip(queries, results, strict=True):
+            for m in matches:
+                current = best.get(m.signal_id)
+                if current is None or m.distance < current.distance:
+                    name = self.bank_names.get(m.bank_id, "")
+                    best[m.signal_id] = MediaMatch(m.signal_id, m.bank_id, name, signal_type, m.distance, frame_s)
+        return sorted(best.values(), key=lambda m: (m.distance, m.signal_id))
