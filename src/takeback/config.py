@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     #: (its own changes show at once); 0 turns the background sync off.
     index_sync_interval_s: float = Field(default=1.0, ge=0)
 
+    # --- dashboard (web/dashboard) ------------------------------------------------------------------------------
+    #: How long a sign-in lasts.
+    ui_session_hours: float = Field(default=12.0, gt=0)
+    #: Mark cookies Secure even when the request arrived over plain HTTP (behind a TLS-terminating proxy).
+    ui_cookie_secure: bool = False
+    #: Failed sign-ins allowed per account and per client address within ui_login_window_minutes.
+    ui_login_max_failures: int = Field(default=5, gt=0)
+    ui_login_max_failures_per_ip: int = Field(default=30, gt=0)
+    ui_login_window_minutes: float = Field(default=15.0, gt=0)
+
     # --- outgoing mail (takedown notices, petition verification) -----------------------------------------------------
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=25, ge=1, le=65535)

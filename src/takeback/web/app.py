@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +25,7 @@ from takeback.store import errors as store_errors
 from takeback.web import errors
 from takeback.web.api import banks, clients, health, match, webhooks
 from takeback.web.auth import SECURITY_SCHEMES
+from takeback.web.dashboard import pages as dashboard_pages
 from takeback.web.matcher import Matcher
 from takeback.web.schemas import ErrorEnvelope
 from takeback.web.state import AppState
@@ -104,6 +106,10 @@ def _store_errors(app: FastAPI) -> None:
     app.add_exception_handler(store_errors.StoreError, handle)
 
 
+async def _to_dashboard() -> RedirectResponse:
+    return RedirectResponse("/app/", status_code=307)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -157,6 +163,8 @@ def create_app(
     _store_errors(app)
     for module in (health, banks, match, clients, webhooks):
         app.include_router(module.router)
+    app.include_router(dashboard_pages.router)
+    app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     _declare_security(app)
     return app

@@ -1,0 +1,203 @@
+"""The dashboard's sign-in, access control and form protections, through the real app (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from takeback import store
+from takeback.accounts import passwords, totp
+from tests.web.conftest import Server
+
+PASSWORD = "a long enough phrase"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def make_user(server: Server, email: str) -> int:
+    with server.state.store.sessions() as session:
+        user = store.create_user(session, email, passwords.hash_password(PASSWORD))
+        session.commit()
+        return user.id
+
+
+def csrf(page: httpx.Response) -> str:
+    match = _CSRF.search(page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def sign_in(http: TestClient, email: str, password: str = PASSWORD, next_page: str = "/app/") -> httpx.Response:
+    http.cookies.clear()
+    form = http.get("/app/login", params={"next": next_page})
+    return http.post(
+        "/app/login",
+        data={"email": email, "password": password, "csrf_token": csrf(form), "next": next_page},
+        follow_redirects=False,
+    )
+
+
+def new_case(http: TestClient, name: str) -> int:
+    form = http.get("/app/cases/new")
+    created = http.post(
+        "/app/cases/new", data={"name": name, "names": "Jane Example\njane_x", "csrf_token": csrf(form)},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    return int(created.headers["location"].rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def http(server: Server) -> TestClient:
+    return server.http
+
+
+def test_sign_in_and_out(server: Server, http: TestClient) -> None:
+    make_user(server, "Person@Example.org")
+    first = http.get("/app/", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"].startswith("/app/login?next=")
+    assert http.get("/", follow_redirects=False).headers["location"] == "/app/"
+
+    wrong = sign_in(http, "person@example.org", "not the password at all")
+    assert wrong.status_code == 401 and "do not match" in wrong.text
+    unknown = sign_in(http, "nobody@example.org")
+    assert unknown.status_code == 401 and "do not match" in unknown.text  # same answer: no account enumeration
+
+    ok = sign_in(http, "  PERSON@example.org ")
+    assert ok.status_code == 303 and ok.headers["location"] == "/app/"
+    cookie = ok.headers["set-cookie"]
+    assert "takeback_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    home = http.get("/app/")
+    assert home.status_code == 200 and "Your cases" in home.text
+    for header in ("content-security-policy", "x-frame-options", "referrer-policy"):
+        assert header in home.headers
+    assert home.headers["referrer-policy"] == "no-referrer"
+
+    out = http.post("/app/logout", data={"csrf_token": csrf(home)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert http.get("/app/", follow_redirects=False).status_code == 303  # the session is gone from the store too
+    with server.state.store.sessions() as session:
+        actions = [e.action for e in store.list_audit(session)]
+    assert actions[:2] == ["logout", "login"] and actions.count("login_failed") == 2
+
+
+def test_login_form_needs_its_token_and_next_stays_on_site(server: Server, http: TestClient) -> None:
+    make_user(server, "p@example.org")
+    http.cookies.clear()
+    forged = http.post("/app/login", data={"email": "p@example.org", "password": PASSWORD, "csrf_token": "x"},
+                       follow_redirects=False)
+    assert forged.status_code == 400
+    for evil in ("https://evil.example/", "//evil.example/", "/app/\\evil"):
+        response = sign_in(http, "p@example.org", next_page=evil)
+        assert response.headers["location"] == "/app/"
+
+
+def test_a_case_is_seen_only_by_its_members(server: Server, http: TestClient) -> None:
+    make_user(server, "owner@example.org")
+    make_user(server, "advocate@example.org")
+    make_user(server, "stranger@example.org")
+    sign_in(http, "owner@example.org")
+    case_id = new_case(http, "<script>alert(1)</script> case")
+    page = http.get(f"/app/cases/{case_id}")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+    assert "Jane Example" in page.text
+
+    sign_in(http, "stranger@example.org")
+    assert http.get(f"/app/cases/{case_id}").status_code == 404
+    assert http.get(f"/app/cases/{case_id}/audit").status_code == 404
+    assert http.get("/app/cases/999999").status_code == 404
+    home = http.get("/app/")
+    assert "alert(1)" not in home.text
+    refused = http.post(f"/app/cases/{case_id}/members", data={"email": "stranger@example.org",
+                                                               "csrf_token": csrf(home)})
+    assert refused.status_code == 404
+
+    sign_in(http, "owner@example.org")
+    page = http.get(f"/app/cases/{case_id}")
+    added = http.post(f"/app/cases/{case_id}/members", data={"email": "advocate@example.org",
+                                                             "csrf_token": csrf(page)}, follow_redirects=False)
+    assert added.status_code == 303
+
+    sign_in(http, "advocate@example.org")
+    page = http.get(f"/app/cases/{case_id}")
+    assert page.status_code == 200 and "advocate" in page.text
+    # an advocate acts for the person but cannot hand the case to others
+    assert http.post(f"/app/cases/{case_id}/members", data={"email": "stranger@example.org",
+                                                            "csrf_token": csrf(page)}).status_code == 403
+    audit = http.get(f"/app/cases/{case_id}/audit")
+    assert "member_added" in audit.text and "case_created" in audit.text
+
+
+def test_forms_without_the_session_token_change_nothing(server: Server, http: TestClient) -> None:
+    make_user(server, "p@example.org")
+    sign_in(http, "p@example.org")
+    refused = http.post("/app/cases/new", data={"name": "forged", "csrf_token": "not-the-token"})
+    assert refused.status_code == 400
+    missing = http.post("/app/cases/new", data={"name": "forged"})
+    assert missing.status_code == 422 or missing.status_code == 400
+    with server.state.store.sessions() as session:
+        assert store.list_cases(session) == []
+
+
+def test_repeated_failures_lock_the_account_for_a_while(server: Server, http: TestClient) -> None:
+    make_user(server, "p@example.org")
+    for _ in range(server.state.settings.ui_login_max_failures):
+        assert sign_in(http, "p@example.org", "wrong password here").status_code == 401
+    locked = sign_in(http, "p@example.org")  # even the right password waits now
+    assert locked.status_code == 429
+
+
+def test_second_factor(server: Server, http: TestClient) -> None:
+    user_id = make_user(server, "p@example.org")
+    sign_in(http, "p@example.org")
+    account = http.get("/app/account")
+    http.post("/app/account/totp/start", data={"csrf_token": csrf(account)})
+    with server.state.store.sessions() as session:
+        secret = store.get_user(session, user_id).totp_secret  # type: ignore[union-attr]
+    assert secret
+    account = http.get("/app/account")
+    assert secret in account.text and "otpauth://" in account.text
+    bad = http.post("/app/account/totp/confirm", data={"code": "000000", "csrf_token": csrf(account)})
+    assert bad.status_code == 400 or totp.current_code(secret) == "000000"
+    step_time = time.time() - 30  # use the previous step's code now, so the sign-in below gets a newer one
+    on = http.post("/app/account/totp/confirm", data={"code": totp.current_code(secret, step_time),
+                                                      "csrf_token": csrf(account)})
+    assert on.status_code == 200 and "is on" in on.text
+
+    started = sign_in(http, "p@example.org")
+    assert started.headers["location"].startswith("/app/login/totp")
+    assert http.get("/app/", follow_redirects=False).headers["location"] == "/app/login/totp"
+    prompt = http.get("/app/login/totp")
+    wrong = http.post("/app/login/totp", data={"code": "12345x", "csrf_token": csrf(prompt)})
+    assert wrong.status_code == 401
+    code = totp.current_code(secret)
+    right = http.post("/app/login/totp", data={"code": code, "csrf_token": csrf(prompt)}, follow_redirects=False)
+    assert right.status_code == 303
+    assert http.get("/app/").status_code == 200
+
+    sign_in(http, "p@example.org")  # the same code again, as an eavesdropper would: refused
+    prompt = http.get("/app/login/totp")
+    replay = http.post("/app/login/totp", data={"code": code, "csrf_token": csrf(prompt)})
+    assert replay.status_code == 401
+
+
+def test_accounts_from_the_command_line(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from takeback.cli import app
+
+    monkeypatch.setenv("TAKEBACK_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    weak = runner.invoke(app, ["user", "create", "p@example.org", "--password-stdin"], input="short\n")
+    assert weak.exit_code == 2 and "at least" in weak.output
+    made = runner.invoke(app, ["user", "create", "p@example.org", "--password-stdin"], input=PASSWORD + "\n")
+    assert made.exit_code == 0, made.output
+    again = runner.invoke(app, ["user", "create", "P@example.org", "--password-stdin"], input=PASSWORD + "\n")
+    assert again.exit_code == 2 and "UserExists" in again.output
+    assert runner.invoke(app, ["user", "add-to-case", "p@example.org", "1"]).exit_code == 2  # no case 1 yet
+    listed = runner.invoke(app, ["user", "list"])
+    assert "p@example.org" in listed.output
