@@ -407,6 +407,11 @@ class Crawler:
         """Fetch (unless ``fetched``), hash and match one media URL; playlists are expanded to their first
         segments.  Used by the crawl and by re-checks."""
         context = context or {}
+        outcome = await self._check_media(ref, context, fetched)
+        outcome.evidence.setdefault("media_kind", ref.kind)
+        return outcome
+
+    async def _check_media(self, ref: MediaRef, context: dict[str, Any], fetched: FetchResult | None) -> MediaOutcome:
         if ref.kind in (HLS, DASH):
             return await self._check_stream(ref, context, fetched)
         cap = self.options.image_max_bytes if ref.kind == IMAGE else self.options.video_max_bytes
@@ -422,7 +427,10 @@ class Crawler:
             return MediaOutcome(ref.url, "error", result.status, evidence)
         if result.content_type in sniff.PLAYLIST_TYPES:
             kind = HLS if result.content_type == sniff.HLS else DASH
-            return await self._check_stream(MediaRef(ref.url, kind, ref.source), context, result)
+            result_ref = MediaRef(ref.url, kind, ref.source)
+            outcome = await self._check_stream(result_ref, context, result)
+            outcome.evidence["media_kind"] = kind
+            return outcome
         return await self._hash_and_match(ref.url, result.body, result.status, evidence)
 
     async def _hash_and_match(self, url: str, body: bytes, status: int, evidence: dict[str, Any]) -> MediaOutcome:
