@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -201,3 +202,32 @@ def test_accounts_from_the_command_line(tmp_path: object, monkeypatch: pytest.Mo
     assert runner.invoke(app, ["user", "add-to-case", "p@example.org", "1"]).exit_code == 2  # no case 1 yet
     listed = runner.invoke(app, ["user", "list"])
     assert "p@example.org" in listed.output
+
+
+def test_hash_list_loads_into_the_case_bank_and_matches(server: Server, http: TestClient) -> None:
+    from tests.web.conftest import random_pdq
+
+    make_user(server, "p@example.org")
+    sign_in(http, "p@example.org")
+    case_id = new_case(http, "mine")
+    value = random_pdq("protected photo")
+    header = {"format": "takeback-hashlist", "version": 1, "generator": "test", "created": "2026-11-25T10:00:00Z",
+              "names": True, "options": {"exact": False, "interval": 1.0}}
+    photo = {"type": "image", "name": "IMG_0001.jpg", "md5": "a" * 32, "sha256": "b" * 64, "size": 10,
+             "pdq": value, "quality": 90}
+    summary = {"type": "summary", "hashed": 1, "failed": 0, "skipped": 0, "images": 1, "videos": 0}
+    listing = "".join(json.dumps(record) + "\n" for record in (header, photo, summary))
+    page = http.get(f"/app/cases/{case_id}")
+    loaded = http.post(f"/app/cases/{case_id}/hashes", data={"csrf_token": csrf(page)},
+                       files={"file": ("my-hashes.jsonl", listing.encode(), "application/x-ndjson")})
+    assert loaded.status_code == 200, loaded.text
+    assert "Loaded" in loaded.text and "IMG_0001" not in loaded.text
+    with server.state.store.sessions() as session:
+        bank = store.get_bank_by_name(session, f"case-{case_id}")
+        assert bank is not None and bank.case_id == case_id
+        stored = store.list_signals(session, bank.id)
+    assert value in {s.value for s in stored} and all(s.note is None for s in stored)
+    assert server.state.matcher.match([__import__("takeback.index", fromlist=["Query"]).Query("pdq", value)])[0]
+    junk = http.post(f"/app/cases/{case_id}/hashes", data={"csrf_token": csrf(page)},
+                     files={"file": ("x.jpg", b"\xff\xd8\xff\xe0 not a list", "image/jpeg")})
+    assert junk.status_code == 400 and "not a hash list" in junk.text

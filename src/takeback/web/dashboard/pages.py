@@ -8,16 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from takeback import store
 from takeback.accounts import passwords, tokens, totp
+from takeback.signals import interop
 from takeback.store.accounts import UiSessionInfo
 from takeback.store.models import utcnow
 from takeback.web.auth import app_state
 from takeback.web.dashboard import session as ui
 from takeback.web.dashboard.render import render
+from takeback.web.storage import NewSignal
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -206,22 +208,71 @@ def _case_access(request: Request, case_id: int) -> tuple[UiSessionInfo, str] | 
     return current, role
 
 
+def _case_banks(session: Any, case_id: int) -> list[tuple[Any, int]]:
+    return [(b, store.count_signals(session, b.id)) for b in store.list_banks(session) if b.case_id == case_id]
+
+
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int) -> Response:
+def case_page(request: Request, case_id: int, status: str = "", kind: str = "") -> Response:
     access = _case_access(request, case_id)
     if isinstance(access, Response):
         return access
     current, role = access
+    return _case_view(request, current, role, case_id, status=status, kind=kind)
+
+
+def _case_view(request: Request, current: UiSessionInfo, role: str, case_id: int, *, status: str = "",
+               kind: str = "", http_status: int = 200, **extra: Any) -> Response:
     with app_state(request).store.sessions() as session:
         case = store.get_case(session, case_id)
         names = store.list_case_names(session, case_id)
-        findings = store.list_findings(session, case_id, limit=200)
+        everything = store.list_findings(session, case_id, limit=1000)
         members = store.case_members(session, case_id)
+        banks = _case_banks(session, case_id)
     by_status: dict[str, int] = {}
-    for finding in findings:
+    for finding in everything:
         by_status[finding.status] = by_status.get(finding.status, 0) + 1
-    return render(request, "case.html", user=current.user, csrf_token=current.csrf_token, case=case, role=role,
-                  names=names, findings=findings, by_status=by_status, members=members, error=None)
+    findings = [f for f in everything if (not status or f.status == status) and (not kind or f.kind == kind)]
+    context: dict[str, Any] = {"error": None, "imported": None, **extra}
+    return render(request, "case.html", http_status, user=current.user, csrf_token=current.csrf_token, case=case,
+                  role=role, names=names, findings=findings, total=len(everything), by_status=by_status,
+                  members=members, banks=banks, status=status, kind=kind, **context)
+
+
+@router.post("/cases/{case_id}/hashes")
+def load_hashes(request: Request, case_id: int, csrf_token: Text,
+                file: Annotated[UploadFile, File()]) -> Response:
+    """Load a hash list made on the person's device into the case's bank.  File names that a list may carry
+    (``--keep-names``) are dropped: the server keeps hashes only."""
+    access = _case_access(request, case_id)
+    if isinstance(access, Response):
+        return access
+    current, role = access
+    if not ui.csrf_ok(current, {"csrf_token": csrf_token}):
+        return _forbidden(request, current, "The form expired. Please go back and try again.", 400)
+    state = app_state(request)
+    data = file.file.read(state.settings.max_upload_bytes + 1)
+    if len(data) > state.settings.max_upload_bytes:
+        return _case_view(request, current, role, case_id, http_status=413, error="That file is too large.")
+    try:
+        parsed = interop.read_signals(data.decode("utf-8"), "auto")
+    except (UnicodeDecodeError, ValueError):
+        return _case_view(request, current, role, case_id, http_status=400,
+                          error="That file is not a hash list. Make one with the takeback hash command.")
+    if not parsed.signals:
+        return _case_view(request, current, role, case_id, http_status=400,
+                          error="No hashes found in that file.", imported=parsed)
+    name = f"case-{case_id}"
+    with state.store.sessions() as session:
+        bank = store.get_bank_by_name(session, name)
+        if bank is None:
+            bank = store.create_bank(session, name, "hashes the person made on her device", case_id=case_id)
+            session.commit()
+    result = state.store.add_signals(bank.id, [NewSignal(s.signal_type, s.value, s.quality) for s in parsed.signals])
+    _audit(request, "hashes_loaded", user_id=current.user.id, case_id=case_id, subject=f"bank:{bank.id}",
+           detail={"added": len(result.added), "duplicates": result.duplicates, "rejected": len(parsed.rejected)})
+    return _case_view(request, current, role, case_id, imported=parsed, added=len(result.added),
+                      duplicates=result.duplicates)
 
 
 @router.post("/cases/{case_id}/members")
