@@ -1,0 +1,1 @@
+"""The petition's public pages: server-rendered templates (escaped), a little JavaScript, a stylesheet."""
