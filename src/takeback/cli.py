@@ -28,7 +28,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from takeback import __version__, cli_accounts, cli_jobs, cli_service, cli_watch, config
+from takeback import __version__, cli_accounts, cli_jobs, cli_scan, cli_service, cli_watch, config
 from takeback.protect.batch import BatchReport, hash_paths
 from takeback.protect.batch import Progress as BatchProgress
 from takeback.protect.cache import HashCache
@@ -223,6 +223,7 @@ def demo_command(
 cli_service.register(app)
 cli_accounts.register(app)
 cli_watch.register(app)
+cli_scan.register(app)
 cli_jobs.register(app)
 
 
