@@ -23,7 +23,7 @@ from takeback.petition.service import PetitionError, PetitionService, SignForm
 from takeback.store import petitions as petition_store
 from takeback.store.errors import InvalidInput
 from takeback.store.petitions import Counts, PetitionInfo
-from takeback.web.auth import app_state, require
+from takeback.web.auth import require
 from takeback.web.errors import ApiError
 from takeback.web.state import Principal
 
@@ -443,7 +443,7 @@ def get_removals(
 def export_csv(slug: Slug, request: Request, principal: Manager) -> Response:
     svc = service(request)
     petition = petition_or_404(svc, slug)
-    built, summary = svc.export(petition)
+    built, _summary = svc.export(petition)
     return Response(
         built.csv,
         media_type="text/csv; charset=utf-8",
