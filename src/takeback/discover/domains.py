@@ -9,6 +9,7 @@ registrable label ``mia-khalifa`` — the part a person, not the hosting platfor
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
@@ -50,12 +51,15 @@ def to_ascii(domain: str) -> str:
         return domain
     try:
         return idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError, ValueError):
+    except (idna.IDNAError, UnicodeError, ValueError) as error:
+        # IDNA 2008 refuses some look-alike characters that feeds still carry: encode such labels as bare punycode.
         labels = []
         for label in domain.split("."):
             if label.isascii():
                 labels.append(label)
                 continue
+            if not all(c.isalnum() or c in "-_" or unicodedata.category(c).startswith("M") for c in label):
+                raise InvalidDomain(f"characters that are not letters or digits in {domain[:80]!r}") from error
             try:
                 labels.append("xn--" + label.encode("punycode").decode("ascii"))
             except UnicodeError as exc:

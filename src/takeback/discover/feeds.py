@@ -38,6 +38,11 @@ __all__ = [
 #: Longest line read (certstream messages for certificates with many names run to tens of kilobytes).
 MAX_LINE = 1024 * 1024
 _MAX_EXAMPLES = 20
+#: Record types a zone line must name (in its second to fourth field) to count as a record.
+_RR_TYPES = frozenset(
+    {"A", "AAAA", "NS", "DS", "CNAME", "DNAME", "MX", "TXT", "SOA", "SRV", "CAA", "PTR", "HTTPS", "SVCB", "DNSKEY"}
+    | {"RRSIG", "NSEC", "NSEC3", "NSEC3PARAM"}
+)
 _TEXT_MAX = 300
 
 
@@ -179,9 +184,12 @@ class DomainListReader:
             if not text:
                 stats.skipped += 1
                 continue
-            first = text.replace(",", " ").replace("\t", " ").split()[0]
+            fields = text.replace(",", " ").replace("\t", " ").split()
+            if not fields:
+                stats.bad(number, "no domain before the separator")
+                continue
             try:
-                domain = _feed_domain(first)
+                domain = _feed_domain(fields[0])
             except InvalidDomain as exc:
                 stats.bad(number, str(exc))
                 continue
@@ -219,8 +227,8 @@ class ZoneFileReader:
             if fields[0].startswith("$") or text[0] in " \t":
                 stats.skipped += 1  # $TTL/$INCLUDE, or a record for the previous owner
                 continue
-            if len(fields) < 3:
-                stats.bad(number, "not a zone record (owner TTL class type data)")
+            if len(fields) < 3 or not _RR_TYPES.intersection(f.upper() for f in fields[1:4]):
+                stats.bad(number, "not a zone record (owner [TTL] [class] type data)")
                 continue
             owner = fields[0]
             if owner == "@":

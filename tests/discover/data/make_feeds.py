@@ -15,10 +15,42 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent
-WORDS = (
-    "shop cloud solar green media best deals home cafe travel tech data smart pixel north river stone blue "
-    "market studio garden fitness crypto games news photo music health legal auto bank energy pet kitchen"
-).split()
+WORDS = [
+    "shop",
+    "cloud",
+    "solar",
+    "green",
+    "media",
+    "best",
+    "deals",
+    "home",
+    "cafe",
+    "travel",
+    "tech",
+    "data",
+    "smart",
+    "pixel",
+    "north",
+    "river",
+    "stone",
+    "blue",
+    "market",
+    "studio",
+    "garden",
+    "fitness",
+    "crypto",
+    "games",
+    "news",
+    "photo",
+    "music",
+    "health",
+    "legal",
+    "auto",
+    "bank",
+    "energy",
+    "pet",
+    "kitchen",
+]
 TLDS = ["com", "net", "org", "io", "co.uk", "de", "shop", "xyz", "online", "com.br"]
 LOGS = [
     ("Google 'Argon2026' log", "https://ct.googleapis.com/logs/us1/argon2026/"),
@@ -54,9 +86,21 @@ PLANTED = [
     ("zoelindquist.org", 2, "typo"),
 ]
 DECOYS = [
-    "miami-deals.com", "khalifa-cafe.net", "samia-khalifa.org", "burjkhalifa-tickets.com", "mia-fashion.shop",
-    "m-khalifa.com", "miakhan.net", "miamikhalifa.com", "zoe-shop.se", "lindqvist-bygg.se", "zoelinda.com",
-    "anna-lindqvist.se", "media-khalifa.net", "emiliakhalifa.com", "zoey-lindgren.se",
+    "miami-deals.com",
+    "khalifa-cafe.net",
+    "samia-khalifa.org",
+    "burjkhalifa-tickets.com",
+    "mia-fashion.shop",
+    "m-khalifa.com",
+    "miakhan.net",
+    "miamikhalifa.com",
+    "zoe-shop.se",
+    "lindqvist-bygg.se",
+    "zoelinda.com",
+    "anna-lindqvist.se",
+    "media-khalifa.net",
+    "emiliakhalifa.com",
+    "zoey-lindgren.se",
 ]
 
 
@@ -104,14 +148,23 @@ def certstream(rng: random.Random) -> list[str]:
             },
         }
         lines.append(json.dumps(message, ensure_ascii=False))
-    lines += [d and json.dumps({"message_type": "certificate_update", "data": {"leaf_cert": {"all_domains": [d]}}})
-              for d in specials]  # whatever the shuffle left over, still one per line
+    lines += [
+        d and json.dumps({"message_type": "certificate_update", "data": {"leaf_cert": {"all_domains": [d]}}})
+        for d in specials
+    ]  # whatever the shuffle left over, still one per line
     # Malformed: truncated JSON, not an object, no all_domains, a bad name inside a good certificate.
     lines.insert(11, '{"message_type": "certificate_update", "data": {"leaf_cert": {"all_dom')
     lines.insert(60, "[1, 2, 3]")
     lines.insert(120, json.dumps({"message_type": "certificate_update", "data": {"leaf_cert": {}}}))
-    lines.insert(200, json.dumps({"message_type": "certificate_update",
-                                  "data": {"leaf_cert": {"all_domains": ["bad domain!.com", "fine-example.org"]}}}))
+    lines.insert(
+        200,
+        json.dumps(
+            {
+                "message_type": "certificate_update",
+                "data": {"leaf_cert": {"all_domains": ["bad domain!.com", "fine-example.org"]}},
+            }
+        ),
+    )
     lines.insert(250, "")
     return lines
 
@@ -147,7 +200,7 @@ def zone_file(rng: random.Random) -> list[str]:
         else:
             lines.append(f"{name} 172800 IN NS ns1.example-dns.net.")
             lines.append("  172800 IN NS ns2.example-dns.net.")
-    lines.insert(30, "this is not a record")
+    lines.insert(30, "this line is not a zone record")
     lines.insert(70, "bad!name 172800 IN NS ns1.example.net.")
     return lines
 
