@@ -23,7 +23,7 @@ from takeback.config import Settings
 from takeback.discover.urlguard import Resolver, system_resolver
 from takeback.store import errors as store_errors
 from takeback.web import errors
-from takeback.web.api import banks, cases, clients, health, match, petitions, scans, webhooks
+from takeback.web.api import banks, cases, clients, health, match, notices, petitions, scans, webhooks
 from takeback.web.auth import SECURITY_SCHEMES
 from takeback.web.dashboard import pages as dashboard_pages
 from takeback.web.matcher import Matcher
@@ -161,7 +161,7 @@ def create_app(
     )
     errors.install(app)
     _store_errors(app)
-    for module in (health, banks, match, clients, webhooks, petitions, cases, scans):
+    for module in (health, banks, match, clients, webhooks, petitions, cases, scans, notices):
         app.include_router(module.router)
     app.include_router(dashboard_pages.router)
     app.add_api_route("/", _to_dashboard, include_in_schema=False)

@@ -1,0 +1,311 @@
+"""Takedown notices: explain the bases, draft, list, show, send, record replies and state changes, escalate, and
+export a case's evidence dossier.
+
+Scope: every operation needs ``manage``; a notice is visible to whoever may see its case (see ``cases``).  Incomplete
+notices answer 422 ``incomplete_notice`` with every missing element in ``detail``; sending answers 200 when the mail
+server accepted the notice and 202 with the notice ``queued`` (and ``last_error``) when it did not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from takeback import store
+from takeback.takedown import service
+from takeback.takedown.directory import DirectoryError, load_directory
+from takeback.takedown.dossier import export_case, render_html
+from takeback.takedown.notices import BASES, DISCLAIMER, EXPLANATIONS, NOTICE_TYPES, IncompleteNotice, InvalidNotice
+from takeback.web.api.cases import check_case, sessions_of
+from takeback.web.auth import app_state, require
+from takeback.web.errors import ApiError
+from takeback.web.state import Principal
+
+router = APIRouter(tags=["notices"])
+Manager = Annotated[Principal, Depends(require("manage"))]
+NoticeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CaseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Basis = Literal["dmca", "takeitdown", "gdpr", "dsa", "delisting", "abuse"]
+
+
+class ElementOut(BaseModel):
+    field: str
+    label: str
+    citation: str
+
+
+class BasisOut(BaseModel):
+    basis: str
+    title: str
+    citation: str
+    explanation: str
+    elements: list[ElementOut]
+
+
+class BasesOut(BaseModel):
+    bases: list[BasisOut]
+    disclaimer: str
+
+
+class NoticeDraft(BaseModel):
+    finding_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=500)
+    basis: Basis
+    #: The notice's fields the person provides: sender {name, email, postal_address, phone, acting_for}, signature,
+    #: statements (good_faith, accuracy_under_penalty_of_perjury, good_faith_not_consensual, bona_fide), work,
+    #: grounds, explanation, queries, additional_information.  GET /v1/notices/bases lists what each basis needs.
+    details: dict[str, Any] = Field(default_factory=dict)
+    party_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    recipient: str | None = Field(default=None, max_length=254)
+
+
+class StateChange(BaseModel):
+    state: Literal["sent", "acknowledged", "removed", "refused", "expired"]
+    note: str = Field(default="", max_length=5000)
+
+
+class EscalationIn(BaseModel):
+    party_id: int = Field(ge=1, le=2**31 - 1)
+    basis: Basis | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class NoticeUrlOut(BaseModel):
+    url: str
+    finding_id: int | None
+    status: str
+    checked_at: datetime | None
+
+
+class NoticeEventOut(BaseModel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+class NoticeOut(BaseModel):
+    id: int
+    case_id: int
+    party_id: int | None
+    parent_id: int | None
+    basis: str
+    state: str
+    channel: str
+    recipient: str | None
+    web_form: str | None
+    subject: str
+    body: str
+    data: dict[str, Any]
+    message_id: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    due_at: datetime | None
+    closed_at: datetime | None
+    urls: list[NoticeUrlOut]
+    events: list[NoticeEventOut] = Field(default_factory=list)
+
+
+class NoticeList(BaseModel):
+    notices: list[NoticeOut]
+    next_after_id: int | None
+
+
+class EvidenceCheckOut(BaseModel):
+    ok: bool
+    entries: int
+    head: str
+    first_bad_position: int | None
+    reason: str
+
+
+def _out(session: Session, notice: store.NoticeInfo, *, events: bool = False) -> NoticeOut:
+    return NoticeOut(
+        **{k: getattr(notice, k) for k in NoticeOut.model_fields if k not in ("urls", "events")},
+        urls=[NoticeUrlOut(url=u.url, finding_id=u.finding_id, status=u.status, checked_at=u.checked_at)
+              for u in store.notice_urls(session, notice.id)],
+        events=[NoticeEventOut(at=e.at, kind=e.kind, detail=e.detail)
+                for e in store.list_notice_events(session, notice.id)] if events else [],
+    )
+
+
+def _visible(session: Session, principal: Principal, notice_id: int) -> store.NoticeInfo:
+    notice = store.get_notice(session, notice_id)
+    if notice is None:
+        raise ApiError(404, "unknown_notice", f"no notice {notice_id}")
+    try:
+        check_case(session, principal, notice.case_id)
+    except ApiError:
+        raise ApiError(404, "unknown_notice", f"no notice {notice_id}") from None
+    return notice
+
+
+def _refusal(exc: Exception) -> ApiError:
+    if isinstance(exc, IncompleteNotice):
+        return ApiError(422, "incomplete_notice", str(exc),
+                        detail=[{"field": e.field, "label": e.label, "citation": e.citation} for e in exc.missing])
+    if isinstance(exc, InvalidNotice):
+        return ApiError(422, "invalid_notice", str(exc), detail=exc.problems)
+    if isinstance(exc, service.UnknownFinding):
+        return ApiError(404, "unknown_finding", exc.message)
+    if isinstance(exc, store.InvalidTransition):
+        return ApiError(409, "invalid_transition", str(exc))
+    if isinstance(exc, service.NotSendable | service.NotEscalatable):
+        return ApiError(409, exc.code, exc.message)
+    if isinstance(exc, store.UnknownNotice):
+        return ApiError(404, "unknown_notice", "no such notice")
+    if isinstance(exc, store.InvalidInput):
+        return ApiError(400, "invalid_input", str(exc))
+    if isinstance(exc, service.TakedownError):
+        return ApiError(400, exc.code, exc.message)
+    raise exc
+
+
+_HANDLED = (IncompleteNotice, InvalidNotice, service.TakedownError, store.StoreError)
+
+
+@router.get("/v1/notices/bases", response_model=BasesOut, summary="The legal bases in plain words, with elements")
+def bases(_: Manager) -> BasesOut:
+    return BasesOut(
+        bases=[
+            BasisOut(basis=b, title=NOTICE_TYPES[b].TITLE, citation=NOTICE_TYPES[b].CITATION,
+                     explanation=EXPLANATIONS[b],
+                     elements=[ElementOut(field=e.field, label=e.label, citation=e.citation)
+                               for e in NOTICE_TYPES[b].ELEMENTS])
+            for b in BASES
+        ],
+        disclaimer=DISCLAIMER,
+    )
+
+
+@router.post("/v1/notices", status_code=201, response_model=NoticeOut, summary="Draft a notice for findings of a case")
+def draft(body: NoticeDraft, request: Request, principal: Manager) -> NoticeOut:
+    with sessions_of(request).begin() as session:
+        first = store.get_finding(session, body.finding_ids[0])
+        if first is None:
+            raise ApiError(404, "unknown_finding", f"no finding {body.finding_ids[0]}")
+        try:
+            check_case(session, principal, first.case_id)
+        except ApiError:
+            raise ApiError(404, "unknown_finding", f"no finding {body.finding_ids[0]}") from None
+        try:
+            notice = service.draft_notice(session, first.case_id, body.finding_ids, body.basis, body.details,
+                                          party_id=body.party_id, recipient=body.recipient)
+        except _HANDLED as exc:
+            raise _refusal(exc) from None
+        return _out(session, notice)
+
+
+@router.get("/v1/notices", response_model=NoticeList, summary="A case's notices, oldest first")
+def list_notices(
+    request: Request,
+    principal: Manager,
+    case_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+) -> NoticeList:
+    with sessions_of(request)() as session:
+        check_case(session, principal, case_id)
+        notices = store.list_notices(session, case_id, state=state, limit=limit, after_id=after_id)
+        return NoticeList(notices=[_out(session, n) for n in notices],
+                          next_after_id=notices[-1].id if len(notices) == limit else None)
+
+
+@router.get("/v1/notices/{notice_id}", response_model=NoticeOut, summary="A notice with its URLs and history")
+def get_notice(notice_id: NoticeId, request: Request, principal: Manager) -> NoticeOut:
+    with sessions_of(request)() as session:
+        return _out(session, _visible(session, principal, notice_id), events=True)
+
+
+@router.post("/v1/notices/{notice_id}/send", response_model=NoticeOut,
+             responses={202: {"model": NoticeOut, "description": "not accepted by the mail server: queued"}},
+             summary="Send a drafted or queued notice by e-mail")
+def send(notice_id: NoticeId, request: Request, principal: Manager) -> Any:
+    settings = app_state(request).settings
+    with sessions_of(request).begin() as session:
+        _visible(session, principal, notice_id)
+        try:
+            outcome = service.send_notice(session, settings, notice_id)
+        except _HANDLED as exc:
+            raise _refusal(exc) from None
+        out = _out(session, outcome.notice, events=True)
+    if outcome.sent:
+        return out
+    return JSONResponse(out.model_dump(mode="json"), status_code=202)
+
+
+@router.post("/v1/notices/{notice_id}/state", response_model=NoticeOut,
+             summary="Record a reply, a removal, a web-form submission (sent) or a missed deadline")
+def change_state(notice_id: NoticeId, body: StateChange, request: Request, principal: Manager) -> NoticeOut:
+    settings = app_state(request).settings
+    with sessions_of(request).begin() as session:
+        _visible(session, principal, notice_id)
+        try:
+            notice = service.mark_notice(session, settings, notice_id, body.state, note=body.note)
+        except _HANDLED as exc:
+            raise _refusal(exc) from None
+        return _out(session, notice, events=True)
+
+
+@router.post("/v1/notices/{notice_id}/escalate", status_code=201, response_model=NoticeOut,
+             summary="Close an expired or refused notice and draft the next one to another party")
+def escalate(notice_id: NoticeId, body: EscalationIn, request: Request, principal: Manager) -> NoticeOut:
+    with sessions_of(request).begin() as session:
+        _visible(session, principal, notice_id)
+        if store.get_party(session, body.party_id) is None:
+            raise ApiError(404, "unknown_party", f"no party {body.party_id}")
+        try:
+            notice = service.escalate(session, notice_id, party_id=body.party_id, basis=body.basis,
+                                      details=body.details)
+        except _HANDLED as exc:
+            raise _refusal(exc) from None
+        return _out(session, notice)
+
+
+@router.get("/v1/notices/{notice_id}/proposal", summary="Who to turn to next (escalation path and regulators)")
+def proposal(notice_id: NoticeId, request: Request, principal: Manager) -> dict[str, Any]:
+    settings = app_state(request).settings
+    try:
+        directory = load_directory(settings.takedown_platforms_file)
+    except DirectoryError:
+        directory = load_directory()
+    with sessions_of(request)() as session:
+        notice = _visible(session, principal, notice_id)
+        p = service.propose_escalation(session, notice, directory)
+    party = None if p.party is None else {"id": p.party.id, "kind": p.party.kind, "name": p.party.name,
+                                          "email": p.party.email, "web_form": p.party.web_form}
+    return {"notice_id": notice_id, "party": party, "basis": p.basis, "regulators": list(p.regulators),
+            "reason": p.reason}
+
+
+@router.get("/v1/cases/{case_id}/evidence/verify", response_model=EvidenceCheckOut,
+            summary="Verify the case's hash-chained evidence log")
+def verify(
+    case_id: CaseId, request: Request, principal: Manager,
+    head: Annotated[str | None, Query(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")] = None,
+) -> EvidenceCheckOut:
+    with sessions_of(request)() as session:
+        check_case(session, principal, case_id)
+        check = store.verify_evidence(session, case_id, expected_head=head)
+    return EvidenceCheckOut(ok=check.ok, entries=check.entries, head=check.head,
+                            first_bad_position=check.first_bad_position, reason=check.reason)
+
+
+@router.get("/v1/cases/{case_id}/evidence", summary="The case dossier: evidence log, findings, notices, statistics",
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def dossier(
+    case_id: CaseId, request: Request, principal: Manager,
+    format: Annotated[Literal["json", "html"], Query()] = "json",
+) -> Any:
+    with sessions_of(request)() as session:
+        check_case(session, principal, case_id)
+        data = export_case(session, case_id)
+    if format == "html":
+        return HTMLResponse(render_html(data))
+    return JSONResponse(data)
