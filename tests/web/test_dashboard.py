@@ -231,3 +231,30 @@ def test_hash_list_loads_into_the_case_bank_and_matches(server: Server, http: Te
     junk = http.post(f"/app/cases/{case_id}/hashes", data={"csrf_token": csrf(page)},
                      files={"file": ("x.jpg", b"\xff\xd8\xff\xe0 not a list", "image/jpeg")})
     assert junk.status_code == 400 and "not a hash list" in junk.text
+
+
+def test_overview_chart_follows_findings(server: Server, http: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    make_user(server, "p@example.org")
+    sign_in(http, "p@example.org")
+    case_id = new_case(http, "chart")
+    day1 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    with server.state.store.sessions() as session:
+        first, _ = store.record_finding(session, case_id, "https://a.example/x", "media", evidence={}, seen_at=day1)
+        store.record_finding(session, case_id, "https://b.example/<y>", "name", evidence={},
+                             seen_at=day1 + timedelta(days=1))
+        store.record_check(session, first.id, "removed", http_status=404, checked_at=day1 + timedelta(days=2))
+        session.commit()
+    page = http.get(f"/app/cases/{case_id}")
+    assert page.status_code == 200
+    assert "<svg" in page.text and "2026-11-01" in page.text and "2026-11-03" in page.text
+    assert "https://b.example/&lt;y&gt;" in page.text  # the URL is text, escaped, never a link
+    assert '<a href="https://a.example' not in page.text
+    with server.state.store.sessions() as session:
+        from takeback.store.reports import findings_timeline
+
+        points = [(p.found, p.removed) for p in findings_timeline(session, case_id)]
+    assert points == [(1, 0), (2, 0), (2, 1)]
+    removed_only = http.get(f"/app/cases/{case_id}", params={"status": "removed"})
+    assert "a.example/x" in removed_only.text and "b.example" not in removed_only.text.split("Findings</h2>")[1]

@@ -16,7 +16,9 @@ from takeback.accounts import passwords, tokens, totp
 from takeback.signals import interop
 from takeback.store.accounts import UiSessionInfo
 from takeback.store.models import utcnow
+from takeback.store.reports import findings_timeline
 from takeback.web.auth import app_state
+from takeback.web.dashboard import charts
 from takeback.web.dashboard import session as ui
 from takeback.web.dashboard.render import render
 from takeback.web.storage import NewSignal
@@ -229,14 +231,20 @@ def _case_view(request: Request, current: UiSessionInfo, role: str, case_id: int
         everything = store.list_findings(session, case_id, limit=1000)
         members = store.case_members(session, case_id)
         banks = _case_banks(session, case_id)
+        timeline = findings_timeline(session, case_id)
     by_status: dict[str, int] = {}
     for finding in everything:
         by_status[finding.status] = by_status.get(finding.status, 0) + 1
     findings = [f for f in everything if (not status or f.status == status) and (not kind or f.kind == kind)]
     context: dict[str, Any] = {"error": None, "imported": None, **extra}
-    return render(request, "case.html", http_status, user=current.user, csrf_token=current.csrf_token, case=case,
-                  role=role, names=names, findings=findings, total=len(everything), by_status=by_status,
-                  members=members, banks=banks, status=status, kind=kind, **context)
+    chart = charts.line_chart(
+        "Findings found and taken down", [p.day for p in timeline],
+        {"found": [p.found for p in timeline], "taken down": [p.removed for p in timeline]},
+    )
+    return render(request, "case.html", http_status, chart=chart, timeline=timeline, user=current.user,
+                  csrf_token=current.csrf_token, case=case, role=role, names=names, findings=findings,
+                  total=len(everything), by_status=by_status, members=members, banks=banks, status=status,
+                  kind=kind, **context)
 
 
 @router.post("/cases/{case_id}/hashes")
