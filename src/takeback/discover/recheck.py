@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +36,8 @@ from takeback.discover.fetch import Fetcher, FetchPolicy, FetchResult
 from takeback.discover.scan import case_matcher, case_names_matcher
 
 RECHECK_KINDS = ("media", "name")
+#: A finding is re-checked by the jobs layer this long after its last check.
+RECHECK_EVERY = timedelta(days=1)
 _GONE = frozenset({404, 410, 451})
 
 
@@ -110,13 +113,13 @@ async def recheck_findings(
     concurrency: int = 8,
     on_checked: Callable[[store.FindingInfo, str], None] | None = None,
 ) -> RecheckSummary:
-    """Re-check a case's media and name findings (or only ``finding_ids``); record each outcome."""
+    """Re-check a case's media and name findings (or only ``finding_ids`` of it); record each outcome."""
     with sessions.begin() as session:
-        findings = [
-            f
-            for f in store.list_findings(session, case_id, limit=limit)
-            if f.kind in RECHECK_KINDS and (finding_ids is None or f.id in finding_ids)
-        ]
+        if finding_ids is None:
+            candidates = store.list_findings(session, case_id, limit=limit)
+        else:
+            candidates = [f for f in (store.get_finding(session, i) for i in finding_ids) if f is not None]
+        findings = [f for f in candidates if f.kind in RECHECK_KINDS and f.case_id == case_id]
         matcher = case_matcher(session, case_id, settings)
         names = case_names_matcher(session, case_id)
     summary = RecheckSummary()
@@ -179,6 +182,22 @@ def _record(
     summary.outcomes.append({"finding_id": finding.id, "url": finding.url, "check": check, "state": outcome.state})
     if on_checked is not None:
         on_checked(updated, check)
+
+
+def due_findings(session: Session, now: datetime, *, every: timedelta = RECHECK_EVERY) -> list[int]:
+    """Findings last checked more than ``every`` ago (``findings.recheck_due`` in the jobs layer)."""
+    return store.findings_due(session, now - every, kinds=RECHECK_KINDS)
+
+
+async def recheck_finding(
+    sessions: sessionmaker[Session], settings: Settings, finding_id: int, **kwargs: Any
+) -> RecheckSummary:
+    """Re-check one finding (a job's unit of work); an unknown id does nothing."""
+    with sessions.begin() as session:
+        finding = store.get_finding(session, finding_id)
+    if finding is None:
+        return RecheckSummary()
+    return await recheck_findings(sessions, settings, finding.case_id, finding_ids=[finding_id], **kwargs)
 
 
 def recheck_case(

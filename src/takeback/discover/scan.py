@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +33,8 @@ from takeback.store.findings import EVIDENCE_MAX
 log = logging.getLogger(__name__)
 
 MAX_SEEDS = 100
+#: A case is re-scanned (from its last seeds) by the jobs layer this long after its last scan started.
+RESCAN_EVERY = timedelta(days=7)
 #: Progress is written to the crawl run at most this often (the API's status endpoint reads it).
 PROGRESS_EVERY_S = 1.0
 
@@ -106,6 +109,25 @@ def previous_seeds(session: Session, case_id: int) -> list[str]:
         if isinstance(seeds, list) and seeds:
             return [s for s in seeds if isinstance(s, str)]
     return []
+
+
+def crawl_options(settings: Settings) -> CrawlOptions:
+    """Budgets of a scheduled re-scan (the CLI and API choose their own per scan)."""
+    del settings  # the defaults of CrawlOptions; a place for per-deployment budgets when Settings get them
+    return CrawlOptions()
+
+
+def due_cases(session: Session, now: datetime, *, every: timedelta = RESCAN_EVERY) -> list[int]:
+    """Cases whose latest scan (with seeds) started more than ``every`` ago and is not still running: what the
+    jobs layer re-scans (``cases.rescan_due``)."""
+    due: list[int] = []
+    for case in store.list_cases(session):
+        runs = store.list_crawl_runs(session, case.id, limit=1)
+        if not runs or not runs[0].options.get("seeds") or runs[0].status == "running":
+            continue
+        if runs[0].started_at <= now - every:
+            due.append(case.id)
+    return due
 
 
 def start_scan(sessions: sessionmaker[Session], case_id: int, seeds: Sequence[str], options: CrawlOptions) -> int:

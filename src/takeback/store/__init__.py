@@ -34,7 +34,7 @@ Webhooks (``webhooks``): create_webhook(session, client_id, url, secret=None) ·
   get_delivery · list_deliveries(session, webhook_id, *, status=None, limit=100) (newest first) ·
   pending_deliveries(session, *, limit=100) (oldest first)
 Findings (``findings``, ``case_names``; discover): record_finding · record_check · get_finding · get_finding_by_url ·
-  list_findings · count_findings · list_finding_events · url_key · start/update/get/list_crawl_run(s) ·
+  list_findings · count_findings · findings_due · list_finding_events · url_key · start/update/get/list_crawl_run(s) ·
   add_case_name · list_case_names · remove_case_name
 Takedown (``parties``, ``notices``, ``evidence``): upsert_party · get_party(_by_key) · list_parties · create_notice ·
   get_notice · list_notices · notice_urls · transition (state machine) · due_notices · append_evidence · verify_evidence
@@ -169,6 +169,7 @@ from takeback.store.findings import (
     FindingEventInfo,
     FindingInfo,
     count_findings,
+    findings_due,
     get_crawl_run,
     get_finding,
     get_finding_by_url,
@@ -184,7 +185,7 @@ from takeback.store.findings import (
 
 __all__ += [  # discover
     "CaseNameInfo", "CrawlRunInfo", "FindingEventInfo", "FindingInfo", "add_case_name", "count_findings",
-    "get_crawl_run", "get_finding", "get_finding_by_url", "list_case_names", "list_crawl_runs",
+    "findings_due", "get_crawl_run", "get_finding", "get_finding_by_url", "list_case_names", "list_crawl_runs",
     "list_finding_events", "list_findings", "record_check", "record_finding", "remove_case_name",
     "start_crawl_run", "update_crawl_run", "url_key",
 ]

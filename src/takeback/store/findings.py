@@ -355,6 +355,28 @@ def count_findings(session: Session, case_id: int, *, status: str | None = None)
     return int(session.execute(stmt).scalar_one())
 
 
+def findings_due(
+    session: Session,
+    checked_before: datetime,
+    *,
+    kinds: tuple[str, ...] = ("media", "name"),
+    limit: int = 1000,
+) -> list[int]:
+    """Ids of findings (any case) last checked before ``checked_before`` (or never), oldest check first: what a
+    scheduled re-check should look at next."""
+    stmt = (
+        select(Finding.id)
+        .where(
+            Finding.kind.in_(list(kinds)),
+            Finding.status.in_(sorted(STATUSES)),
+            (Finding.last_checked_at.is_(None)) | (Finding.last_checked_at < checked_before),
+        )
+        .order_by(Finding.last_checked_at, Finding.id)
+        .limit(max(0, min(int(limit), 100_000)))
+    )
+    return [int(row[0]) for row in session.execute(stmt)]
+
+
 def list_finding_events(session: Session, finding_id: int, *, limit: int = 1000) -> list[FindingEventInfo]:
     """A finding's history, oldest first."""
     if not is_id(finding_id, 64):
