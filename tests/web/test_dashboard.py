@@ -258,3 +258,31 @@ def test_overview_chart_follows_findings(server: Server, http: TestClient) -> No
     assert points == [(1, 0), (2, 0), (2, 1)]
     removed_only = http.get(f"/app/cases/{case_id}", params={"status": "removed"})
     assert "a.example/x" in removed_only.text and "b.example" not in removed_only.text.split("Findings</h2>")[1]
+
+
+def test_operator_pages_manage_api_clients(server: Server, http: TestClient) -> None:
+    make_user(server, "person@example.org")
+    with server.state.store.sessions() as session:
+        store.create_user(session, "ops@platform.example", passwords.hash_password(PASSWORD), is_operator=True)
+        session.commit()
+    sign_in(http, "person@example.org")
+    assert http.get("/app/operator/").status_code == 404
+    assert "Match service" not in http.get("/app/").text
+
+    sign_in(http, "ops@platform.example")
+    page = http.get("/app/operator/")
+    assert page.status_code == 200 and "API clients" in page.text
+    made = http.post("/app/operator/clients", data={"name": "<b>uploads</b>", "scopes": ["match"],
+                                                    "csrf_token": csrf(page)})
+    assert made.status_code == 200 and "&lt;b&gt;uploads" in made.text
+    key = re.search(r'<code class="secret">([^<]+)</code>', made.text).group(1)  # type: ignore[union-attr]
+    probe = {"signal_type": "md5", "value": "0" * 32}
+    assert http.post("/v1/match", json=probe, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    again = http.get("/app/operator/")
+    assert key not in again.text  # shown once
+    with server.state.store.sessions() as session:
+        client_id = next(c.id for c in store.list_clients(session) if c.name == "<b>uploads</b>")
+    revoked = http.post(f"/app/operator/clients/{client_id}/revoke", data={"csrf_token": csrf(again)},
+                        follow_redirects=False)
+    assert revoked.status_code == 303
+    assert http.post("/v1/match", json=probe, headers={"Authorization": f"Bearer {key}"}).status_code == 401

@@ -42,11 +42,11 @@ def _forbidden(request: Request, current: UiSessionInfo | None, message: str, st
     return render(request, "error.html", status, user=current.user if current else None, message=message)
 
 
-def _not_found(request: Request, current: UiSessionInfo) -> Response:
+def not_found(request: Request, current: UiSessionInfo) -> Response:
     return render(request, "error.html", 404, user=current.user, message="There is no such page, or it is not yours.")
 
 
-def _audit(request: Request, action: str, *, user_id: int | None, case_id: int | None = None, subject: str = "",
+def audit_action(request: Request, action: str, *, user_id: int | None, case_id: int | None = None, subject: str = "",
            detail: dict[str, Any] | str = "") -> None:
     with app_state(request).store.sessions() as session:
         store.audit(session, action, user_id=user_id, case_id=case_id, subject=subject, detail=detail,
@@ -84,7 +84,7 @@ def login(request: Request, email: Text, password: Text, csrf_token: Text, next:
                       error="The form expired. Please try again.")
     email = store.accounts.normalise_email(email)
     if ui.throttled(request, email):
-        _audit(request, "login_throttled", user_id=None, subject=email)
+        audit_action(request, "login_throttled", user_id=None, subject=email)
         return render(request, "login.html", 429, next=target, csrf_token=csrf_token,
                       error="Too many attempts. Please wait a few minutes before trying again.")
     state = app_state(request)
@@ -92,7 +92,7 @@ def login(request: Request, email: Text, password: Text, csrf_token: Text, next:
         user = store.get_user_by_email(session, email)
     ok = passwords.verify_password(user.password_hash if user else passwords.DUMMY_HASH, password)
     if user is None or not ok or user.disabled:
-        _audit(request, "login_failed", user_id=user.id if user else None, subject=email)
+        audit_action(request, "login_failed", user_id=user.id if user else None, subject=email)
         return render(request, "login.html", 401, next=target, csrf_token=csrf_token,
                       error="That e-mail address and password do not match.")
     with state.store.sessions() as session:
@@ -100,7 +100,7 @@ def login(request: Request, email: Text, password: Text, csrf_token: Text, next:
             store.update_user(session, user.id, password_hash=passwords.hash_password(password))
         store.update_user(session, user.id, last_login_at=utcnow())
         session.commit()
-    _audit(request, "login", user_id=user.id, subject=email)
+    audit_action(request, "login", user_id=user.id, subject=email)
     if user.totp_enabled:
         response: Response = RedirectResponse(f"/app/login/totp?next={target}", status_code=303)
         ui.start(request, response, user.id, verified=False)
@@ -134,14 +134,14 @@ def totp_submit(request: Request, code: Text, csrf_token: Text, next: Text = "/a
                       error="Too many attempts. Please wait a few minutes.")
     step = totp.accept(user.totp_secret or "", code, user.totp_last_step) if user.totp_enabled else None
     if step is None:
-        _audit(request, "login_failed", user_id=user.id, subject=email, detail="second factor")
+        audit_action(request, "login_failed", user_id=user.id, subject=email, detail="second factor")
         return render(request, "totp.html", 401, ui_session=current, next=target,
                       error="That code is not right (or was already used). Try the newest one.")
     with app_state(request).store.sessions() as session:
         store.update_user(session, user.id, totp_last_step=step)
         store.mark_ui_session_verified(session, current.id)
         session.commit()
-    _audit(request, "login_second_factor", user_id=user.id, subject=email)
+    audit_action(request, "login_second_factor", user_id=user.id, subject=email)
     return RedirectResponse(target, status_code=303)
 
 
@@ -150,7 +150,7 @@ def logout(request: Request, csrf_token: Text) -> Response:
     current = ui.current(request)
     response = RedirectResponse("/app/login", status_code=303)
     if current is not None and ui.csrf_ok(current, {"csrf_token": csrf_token}):
-        _audit(request, "logout", user_id=current.user.id, subject=current.user.email)
+        audit_action(request, "logout", user_id=current.user.id, subject=current.user.email)
         ui.end(request, response)
     return response
 
@@ -206,7 +206,7 @@ def _case_access(request: Request, case_id: int) -> tuple[UiSessionInfo, str] | 
     with app_state(request).store.sessions() as session:
         role = store.case_role(session, case_id, current.user.id)
     if role is None:
-        return _not_found(request, current)
+        return not_found(request, current)
     return current, role
 
 
@@ -277,7 +277,7 @@ def load_hashes(request: Request, case_id: int, csrf_token: Text,
             bank = store.create_bank(session, name, "hashes the person made on her device", case_id=case_id)
             session.commit()
     result = state.store.add_signals(bank.id, [NewSignal(s.signal_type, s.value, s.quality) for s in parsed.signals])
-    _audit(request, "hashes_loaded", user_id=current.user.id, case_id=case_id, subject=f"bank:{bank.id}",
+    audit_action(request, "hashes_loaded", user_id=current.user.id, case_id=case_id, subject=f"bank:{bank.id}",
            detail={"added": len(result.added), "duplicates": result.duplicates, "rejected": len(parsed.rejected)})
     return _case_view(request, current, role, case_id, imported=parsed, added=len(result.added),
                       duplicates=result.duplicates)
@@ -347,7 +347,7 @@ def change_password(request: Request, current_password: Text, new_password: Text
     if not ui.csrf_ok(current, {"csrf_token": csrf_token}):
         return _forbidden(request, current, "The form expired. Please go back and try again.", 400)
     if not passwords.verify_password(current.user.password_hash, current_password):
-        _audit(request, "password_change_failed", user_id=current.user.id, subject=current.user.email)
+        audit_action(request, "password_change_failed", user_id=current.user.id, subject=current.user.email)
         return _account(request, current, 400, error="Your current password is not right.")
     try:
         new_hash = passwords.hash_password(new_password, email=current.user.email)
