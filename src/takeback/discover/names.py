@@ -256,10 +256,14 @@ class NameMatcher:
             if hit:
                 found.append(hit)
                 done.add(pattern.name)
+        keep: list[int] | None = None
         for pattern in self._patterns:
             if pattern.name in done or not pattern.budget:
                 continue
-            hit = self._typo_hit(pattern, plain, where)
+            if keep is None:
+                keep = [i for i, c in enumerate(plain.text) if c.isalnum()]
+                compact = "".join(plain.text[i] for i in keep)
+            hit = self._typo_hit(pattern, plain, keep, compact, where)
             if hit:
                 found.append(hit)
                 done.add(pattern.name)
@@ -323,11 +327,13 @@ class NameMatcher:
             )
         return None
 
-    def _typo_hit(self, pattern: _Pattern, plain: Folded, where: str) -> tuple[NameHit, int] | None:
+    def _typo_hit(
+        self, pattern: _Pattern, plain: Folded, keep: list[int], compact: str, where: str
+    ) -> tuple[NameHit, int] | None:
+        """The closest window of the text's letters within the name's edit budget (``compact`` is the folded text
+        without separators, ``keep`` the folded index of each of its letters)."""
         name = pattern.form.compact
         budget = pattern.budget
-        keep = [i for i, c in enumerate(plain.text) if c.isalnum()]
-        compact = "".join(plain.text[i] for i in keep)
         if len(compact) < len(name) - budget:
             return None
         cutoff = 100.0 * (1 - (2 * budget + 1) / (2 * len(name))) - 1
