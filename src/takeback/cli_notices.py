@@ -40,7 +40,7 @@ EXIT_TAMPERED = 7
 
 notices_app = typer.Typer(help="Takedown notices: draft, send, track to removal, escalate.", no_args_is_help=True)
 evidence_app = typer.Typer(help="The hash-chained evidence log of a case.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -70,7 +70,8 @@ def _errors(exc: Exception) -> typer.Exit:
     if missing:
         console.print(f"[red]error:[/red] the {escape(getattr(exc, 'basis', ''))} notice is incomplete; add:")
         for element in missing:
-            console.print(f"  - {escape(element.label)} ({escape(element.citation)}) [option/field: {element.field}]")
+            field = escape(f"[field: {element.field}]")
+            console.print(f"  - {escape(element.label)} ({escape(element.citation)}) {field}")
         return typer.Exit(EXIT_USAGE)
     message = getattr(exc, "message", None) or str(exc)
     return _fail(message)
