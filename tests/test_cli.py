@@ -63,7 +63,7 @@ def test_default_output_is_stdout_jsonl(good: Path) -> None:
 
 
 def test_te_format(good: Path) -> None:
-    result = runner.invoke(app, ["hash", str(good), "-j", "0", "-q", "--format", "te"])
+    result = runner.invoke(app, ["hash", str(good), "-j", "0", "-q", "--format", "te", "--modes", "none"])
     kinds = [line.split(" ")[0] for line in result.stdout.splitlines()]
     assert kinds == ["pdq", "md5", "pdq", "md5"]
 

@@ -169,7 +169,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths["copy"] = copy
     listing = folder / "list" / "protected.jsonl"
     result = runner.invoke(
-        app, ["hash", str(paths["astronaut"]), str(paths["coffee"]), "-o", str(listing), "-j", "0", "-q"]
+        app,
+        ["hash", str(paths["astronaut"]), str(paths["coffee"]), "-o", str(listing), "-j", "0", "-q", "--modes", "none"],
     )
     assert result.exit_code == EXIT_OK, result.output
     paths["list"] = listing

@@ -7,7 +7,7 @@ Exit codes (also in the README):
 * 2 — usage error (unknown option, bad value);
 * 3 — the hash list could not be written;
 * 4 — internal error (a bug: please report it);
-* 5 — the match server could not be reached (`match`, `bank`, `client`);
+* 5 — the match server could not be reached (`match`, `bank`, `client`), or the Ray cluster (`hash --ray`, `sweep`);
 * 6 — the match server refused the request: its status, error code and message are printed;
 * 10 — `match --fail-on-match` found a match.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +29,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from takeback import __version__, cli_accounts, cli_jobs, cli_scan, cli_service, cli_watch, config
+from takeback import (
+    __version__,
+    cli_accounts,
+    cli_jobs,
+    cli_notices,
+    cli_scan,
+    cli_service,
+    cli_sweep,
+    cli_watch,
+    config,
+)
+from takeback.bulk.cluster import RayUnavailable
 from takeback.protect.batch import BatchReport, hash_paths
 from takeback.protect.batch import Progress as BatchProgress
 from takeback.protect.cache import HashCache
@@ -36,6 +48,7 @@ from takeback.protect.hash_file import HashOptions
 from takeback.protect.report import to_hash_list
 from takeback.protect.results import Status
 from takeback.signals import hashlist
+from takeback.signals.variants import UnknownMode, modes_text, parse_modes
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -97,10 +110,13 @@ def run_hash(
     interval: float,
     workers: int | None,
     quiet: bool,
+    modes: str | None = None,
+    ray_address: str | None = None,
 ) -> int:
     settings = config.load()
     console = Console(stderr=True, highlight=False)
     options = HashOptions(exact=exact, interval=interval, max_pixels=settings.max_image_pixels)
+    options = options if modes is None else replace(options, modes=modes)
     cache = None if no_cache else HashCache(settings.cache_path)
     workers = settings.workers if workers is None else workers
     started = time.perf_counter()
@@ -123,12 +139,23 @@ def run_hash(
             progress.update(task, total=p.total, completed=p.done)
 
         try:
-            report = hash_paths(paths, options, workers=workers, cache=cache, force=force, on_progress=advance)
+            if ray_address is None:
+                report = hash_paths(paths, options, workers=workers, cache=cache, force=force, on_progress=advance)
+            else:
+                from takeback.bulk.ray_hash import hash_on_ray
+
+                report = hash_on_ray(ray_address, paths, options, cache=cache, force=force, on_progress=advance)
+        except RayUnavailable as exc:
+            console.print(f"[red]takeback:[/red] {escape(exc.message)}")
+            return EXIT_UNREACHABLE
         finally:
             if cache is not None:
                 cache.close()
     elapsed = time.perf_counter() - started
-    listing = to_hash_list(report.results, keep_names=keep_names, options={"exact": exact, "interval": interval})
+    extra = {"modes": options.modes} if options.modes else {}
+    listing = to_hash_list(
+        report.results, keep_names=keep_names, options={"exact": exact, "interval": interval, **extra}
+    )
     try:
         hashlist.write(listing, output, fmt.value)
     except OSError as exc:
@@ -159,6 +186,13 @@ def _print_summary(console: Console, report: BatchReport, elapsed: float, output
             console.print(f"[yellow]warning[/yellow] {escape(r.path)}: {escape(r.warning)}")
 
 
+def _check_modes(value: str) -> str:
+    try:
+        return modes_text(parse_modes(value))
+    except UnknownMode as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command("hash")
 def hash_command(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to hash (folders are walked).")],
@@ -185,9 +219,28 @@ def hash_command(
         int | None, typer.Option("--workers", "-j", min=0, max=512, help="Worker processes (default: all cores).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+    modes: Annotated[
+        str,
+        typer.Option(
+            "--modes",
+            callback=_check_modes,
+            help="Extra photo hashes so mirrored, rotated, framed or cropped copies match: any of dihedral, borders, "
+            "crops, or default, all, none (docs/robustness.md).",
+        ),
+    ] = "default",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Hash on a Ray cluster (HOST:PORT, or 'local') instead of this device's cores: for an organisation's "
+            "own backlog on storage every node reads, never for a person's private media. Needs takeback[scale].",
+        ),
+    ] = None,
 ) -> None:
     """Hash photos and videos on this device into a hash list (PDQ, vPDQ, MD5, SHA-256)."""
-    code = run_hash(paths, output, fmt, exact, keep_names, force, no_cache, interval, workers, quiet)
+    code = run_hash(
+        paths, output, fmt, exact, keep_names, force, no_cache, interval, workers, quiet, modes, ray_address
+    )
     raise typer.Exit(code)
 
 
@@ -225,6 +278,8 @@ cli_accounts.register(app)
 cli_watch.register(app)
 cli_scan.register(app)
 cli_jobs.register(app)
+cli_sweep.register(app)
+cli_notices.register(app)
 
 
 def run() -> None:

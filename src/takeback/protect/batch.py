@@ -58,7 +58,8 @@ class BatchReport:
 
 
 def options_key(options: HashOptions) -> str:
-    return f"v1;exact={int(options.exact)};interval={options.interval:g};max_pixels={options.max_pixels}"
+    key = f"v1;exact={int(options.exact)};interval={options.interval:g};max_pixels={options.max_pixels}"
+    return f"{key};modes={options.modes}" if options.modes else key
 
 
 def _worker_init() -> None:

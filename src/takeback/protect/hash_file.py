@@ -21,7 +21,7 @@ from takeback.media.errors import (
 )
 from takeback.protect.results import FileResult, Frame, Status
 from takeback.signals import exact as exact_digests
-from takeback.signals.photo import hash_image
+from takeback.signals.variants import DEFAULT_MODES, hash_image_variants, modes_text, parse_modes
 from takeback.signals.vpdq import hash_video
 
 
@@ -30,6 +30,8 @@ class HashOptions:
     exact: bool = False
     interval: float = 1.0
     max_pixels: int = 250_000_000
+    #: Matching modes for photos' extra bank hashes (signals.variants), comma-separated; "" for none.
+    modes: str = modes_text(DEFAULT_MODES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +77,11 @@ def run_task(task: Task, options: HashOptions) -> FileResult:
             digests = exact_digests.digest_file(path)
             result.md5, result.sha256, result.size = digests.md5, digests.sha256, digests.size
         if actual is sniff.Kind.IMAGE:
-            pdq_hash = hash_image(path, exact=options.exact, max_pixels=options.max_pixels)
+            pdq_hash, variants = hash_image_variants(
+                path, parse_modes(options.modes), exact=options.exact, max_pixels=options.max_pixels
+            )
             result.pdq, result.quality = pdq_hash.hex, pdq_hash.quality
+            result.variants = [(v.name, v.hex, v.quality) for v in variants]
         else:
             video = hash_video(path, interval=options.interval, start=task.start, end=task.end, exact=options.exact)
             result.duration, result.fps = round(video.duration, 3), round(video.fps, 3)

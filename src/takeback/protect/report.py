@@ -10,7 +10,6 @@ from takeback import __version__
 from takeback.protect.results import FileResult, Status
 from takeback.signals.hashlist import (
     FORMAT_NAME,
-    FORMAT_VERSION,
     ErrorRecord,
     HashList,
     Header,
@@ -18,6 +17,7 @@ from takeback.signals.hashlist import (
     Record,
     Summary,
     VideoRecord,
+    version_for,
 )
 
 
@@ -46,6 +46,7 @@ def to_hash_list(
                     pdq=r.pdq or "",
                     quality=r.quality or 0,
                     name=name,
+                    variants=[(n, h, q) for n, h, q in r.variants] or None,
                 )
             )
         else:
@@ -64,7 +65,7 @@ def to_hash_list(
             )
     header = Header(
         format=FORMAT_NAME,
-        version=FORMAT_VERSION,
+        version=version_for(records),
         generator=f"takeback {__version__}",
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         names=keep_names,

@@ -42,6 +42,8 @@ class FileResult:
     error_code: str | None = None
     reason: str | None = None
     warning: str | None = None
+    #: Photos: extra bank hashes (name, pdq hex, quality) from the matching modes.
+    variants: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

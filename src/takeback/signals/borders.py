@@ -38,6 +38,10 @@ class BorderRule:
     #: Share of the first line inside that must differ from the border colour: a frame ends in a step, whereas a
     #: flat band of the photo itself (sky, a wall) fades into the rest.
     edge_fraction: float = 0.5
+    #: ... unless its lines are flat to within this many grey levels (nearly everywhere): drawn bars are, even
+    #: after JPEG, while a photo's sky or shadow has grain.  Dark pictures in black letterboxes need this way in.
+    flat_tolerance: float = 3.0
+    flat_fraction: float = 0.99
     #: A side's trimmed run must be at least this share of the image's extent across it.
     min_fraction: float = 0.02
     #: Trimming stops early rather than leave less than this share of the side.
@@ -47,11 +51,10 @@ class BorderRule:
 DEFAULT_RULE = BorderRule()
 
 
-def _uniform(lines: npt.NDArray[np.float32], rule: BorderRule) -> npt.NDArray[np.bool_]:
-    """For each row of `lines` (n, length): whether it is border-like."""
+def _uniform(lines: npt.NDArray[np.float32], tolerance: float, fraction: float) -> npt.NDArray[np.bool_]:
+    """For each row of `lines` (n, length): whether `fraction` of it is within `tolerance` of its median."""
     median = np.median(lines, axis=1, keepdims=True)
-    close = np.abs(lines - median) <= rule.tolerance
-    return close.mean(axis=1) >= rule.line_fraction
+    return (np.abs(lines - median) <= tolerance).mean(axis=1) >= fraction
 
 
 def _run(flags: npt.NDArray[np.bool_]) -> int:
@@ -65,9 +68,20 @@ def _edge(border_line: npt.NDArray[np.float32], inside_line: npt.NDArray[np.floa
     return bool((np.abs(inside_line - colour) > rule.tolerance).mean() >= rule.edge_fraction)
 
 
-def _cut(lines: npt.NDArray[np.float32], flags: npt.NDArray[np.bool_], minimum: int, rule: BorderRule) -> int:
-    """How many leading lines to trim: the uniform run, if long enough and ending in a step."""
-    run = _run(flags)
+def _cut(lines: npt.NDArray[np.float32], minimum: int, rule: BorderRule) -> int:
+    """How many leading lines to trim.
+
+    First the run of flat lines (drawn bars: any picture may follow, dark ones too), extended by a few looser
+    lines (JPEG ringing where the bar meets the picture); failing that, the run of mostly uniform lines (toolbars
+    with icons and titles), but only when it ends in a step.
+    """
+    strict = _uniform(lines, rule.flat_tolerance, rule.flat_fraction)
+    loose = _uniform(lines, rule.tolerance, rule.line_fraction)
+    run = _run(strict)
+    if minimum <= run < len(lines):
+        slack = max(2, minimum // 2)
+        return run + min(slack, _run(loose[run:]))
+    run = _run(loose)
     if run < minimum or run >= len(lines):
         return 0
     return run if _edge(lines[run - 1], lines[run], rule) else 0
@@ -92,14 +106,12 @@ def find_content(luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: B
         if inner.shape[0] <= keep_rows or inner.shape[1] <= keep_cols:
             break
         columns = np.ascontiguousarray(inner.T)
-        rows = _uniform(inner, rule)
-        cols = _uniform(columns, rule)
-        if rows.all() or cols.all():
-            return None  # uniform all the way across: a blank image, not a framed one
-        cut_top = _cut(inner, rows, min_rows, rule)
-        cut_bottom = _cut(inner[::-1], rows[::-1], min_rows, rule)
-        cut_left = _cut(columns, cols, min_cols, rule)
-        cut_right = _cut(columns[::-1], cols[::-1], min_cols, rule)
+        if _uniform(inner, rule.tolerance, rule.line_fraction).all():
+            return None  # uniform all the way down: a blank image, not a framed one
+        cut_top = _cut(inner, min_rows, rule)
+        cut_bottom = _cut(inner[::-1], min_rows, rule)
+        cut_left = _cut(columns, min_cols, rule)
+        cut_right = _cut(columns[::-1], min_cols, rule)
         if not (cut_top or cut_bottom or cut_left or cut_right):
             break
         if inner.shape[0] - cut_top - cut_bottom < keep_rows or inner.shape[1] - cut_left - cut_right < keep_cols:

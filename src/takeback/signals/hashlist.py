@@ -4,7 +4,8 @@ Format `takeback-hashlist` version 1, JSON Lines (one JSON object per line):
 
 1. a header ``{"format": "takeback-hashlist", "version": 1, ...}``;
 2. one record per hashed file: ``{"type": "image", "md5", "sha256", "size",
-   "pdq", "quality"}`` or ``{"type": "video", "md5", "sha256", "size",
+   "pdq", "quality"}`` (version 2: optional ``"variants": [[name, pdq, quality], ...]``,
+   extra hashes from the matching modes) or ``{"type": "video", "md5", "sha256", "size",
    "duration", "fps", "frames": [[frame_number, timestamp, quality, pdq], ...]}``;
 3. the error section: ``{"type": "error", "code", "reason"}`` per failed file;
 4. a trailer ``{"type": "summary", ...}``: its absence means the file was cut short.
@@ -32,7 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from takeback.signals.vpdq import FrameHash
 
 FORMAT_NAME = "takeback-hashlist"
-FORMAT_VERSION = 1
+#: Newest version this takeback reads.  2 adds image records' optional "variants"; a list without any is
+#: still written as version 1, byte for byte what older takeback versions read.
+FORMAT_VERSION = 2
 
 Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -60,6 +63,8 @@ class ImageRecord(_Model):
     pdq: Hex64
     quality: Quality
     name: str | None = None
+    #: Extra bank hashes from the matching modes (signals.variants): [name, pdq hex, quality], e.g. a mirror image.
+    variants: list[tuple[Annotated[str, StringConstraints(max_length=32)], Hex64, Quality]] | None = None
 
 
 class VideoRecord(_Model):
@@ -92,6 +97,11 @@ class Summary(_Model):
 
 
 Record = ImageRecord | VideoRecord
+
+
+def version_for(records: Iterable[Record]) -> int:
+    """The oldest format version that can carry these records (1 unless a photo has variants)."""
+    return 2 if any(isinstance(r, ImageRecord) and r.variants for r in records) else 1
 
 
 class HashList(_Model):
@@ -164,6 +174,7 @@ def to_threatexchange(hash_list: HashList) -> Iterator[str]:
     for r in hash_list.records:
         if isinstance(r, ImageRecord):
             yield f"pdq {r.pdq}"
+            yield from (f"pdq {value}" for _name, value, _quality in r.variants or ())
             yield f"md5 {r.md5}"
         else:
             features = [FrameHash(n, t, q, h).to_threatexchange() for n, t, q, h in r.frames]

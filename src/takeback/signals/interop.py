@@ -206,6 +206,8 @@ def _hashlist_record(result: ParsedList, number: int, data: dict) -> None:
         if record_type == "image":
             image = hashlist.ImageRecord.model_validate(data)
             _add(result, number, SignalType.PDQ, image.pdq, image.quality)
+            for _name, value, quality in image.variants or ():
+                _add(result, number, SignalType.PDQ, value, quality)
             _add(result, number, SignalType.MD5, image.md5)
             _add(result, number, SignalType.SHA256, image.sha256)
         elif record_type == "video":
