@@ -36,7 +36,13 @@ names_app = typer.Typer(help="Check how a case's names match domains, URLs and t
 
 ThresholdOption = Annotated[
     int | None,
-    typer.Option("--threshold", "-t", min=0, max=100, help=f"Lowest score reported (default {DEFAULT_THRESHOLD})."),
+    typer.Option(
+        "--threshold",
+        "-t",
+        min=0,
+        max=100,
+        help=f"Lowest score reported (default: TAKEBACK_NAME_MATCH_THRESHOLD, else {DEFAULT_THRESHOLD}).",
+    ),
 ]
 
 
@@ -65,8 +71,10 @@ def watch_command(
         raise _fail(console, f"unknown --format {feed_format!r} (one of {', '.join(READERS)})", EXIT_USAGE)
     if feed != "-" and not Path(feed).is_file():
         raise _fail(console, f"feed file not found: {feed}", EXIT_USAGE)
+    settings = config.load()
+    threshold = settings.name_match_threshold if threshold is None else threshold
     try:
-        _engine, factory = open_store(config.load())
+        _engine, factory = open_store(settings)
         with factory() as session:
             matchers = load_matchers(session, case_ids, threshold=threshold)
     except (UnknownCase, NoNames, InvalidName) as exc:
@@ -137,11 +145,12 @@ def names_check_command(
 ) -> None:
     """Show which names match each text (a URL, a domain, or free text such as a page title), and how."""
     console = Console()
+    settings = config.load()
     names = [(v, "name") for v in name or []] + [(v, "alias") for v in alias or []]
     names += [(v, "username") for v in username or []]
     if case_id is not None:
         try:
-            _engine, factory = open_store(config.load())
+            _engine, factory = open_store(settings)
             with factory() as session:
                 names += load_matchers(session, [case_id])[case_id].names
         except (UnknownCase, NoNames, InvalidName) as exc:
@@ -151,7 +160,7 @@ def names_check_command(
     if not names:
         raise _fail(console, "give --case or at least one --name/--alias/--username", EXIT_USAGE)
     try:
-        matcher = NameMatcher(names)
+        matcher = NameMatcher(names, threshold=settings.name_match_threshold if threshold is None else threshold)
     except InvalidName as exc:
         raise _fail(console, str(exc), EXIT_USAGE) from None
 
@@ -159,7 +168,7 @@ def names_check_command(
     for column in ("text", "as", "name", "variant", "match", "score", "matched", "where"):
         table.add_column(column, overflow="fold")
     for text in texts:
-        kind, hits = _check(matcher, text, threshold)
+        kind, hits = _check(matcher, text)
         if not hits:
             table.add_row(escape(text), kind, "[dim]no match[/dim]", "", "", "", "", "")
         for hit in hits:
@@ -168,16 +177,18 @@ def names_check_command(
     raise typer.Exit(EXIT_OK)
 
 
-def _check(matcher: NameMatcher, text: str, threshold: int | None) -> tuple[str, list[NameHit]]:
+def _check(matcher: NameMatcher, text: str) -> tuple[str, list[NameHit]]:
+    """A URL, a domain or free text, told apart by its shape."""
     if "://" in text:
-        return "url", matcher.match_url(text, threshold=threshold)
+        return "url", matcher.match_url(text)
     if " " not in text.strip() and "." in text:
         try:
             clean_domain(text)
-            return "domain", matcher.match_domain(text, threshold=threshold)
         except InvalidDomain:
             pass
-    return "text", matcher.match_text(text, threshold=threshold)
+        else:
+            return "domain", matcher.match_domain(text)
+    return "text", matcher.match_text(text)
 
 
 def register(app: typer.Typer) -> None:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     ui_login_max_failures_per_ip: int = Field(default=30, gt=0)
     ui_login_window_minutes: float = Field(default=15.0, gt=0)
 
+    #: Platforms: offer the public TAKE IT DOWN request form at /takedown-request (the inbox is at /app/operator/).
+    inbox_public_form: bool = False
+    #: The platform's name as requesters see it on the form and in the acknowledgement e-mail.
+    platform_name: str = "this service"
+    #: Requests accepted per client address per hour (floods are refused, not stored).
+    inbox_max_per_ip_per_hour: int = Field(default=20, gt=0)
+
     # --- outgoing mail (takedown notices, petition verification) -----------------------------------------------------
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -95,6 +102,8 @@ class Settings(BaseSettings):
     fetch_per_host_delay_s: float = Field(default=0.0, ge=0)
     fetch_user_agent: str = "takeback-discover/0.1 (+https://github.com/takeback)"
     fetch_respect_robots: bool = True
+    #: Lowest name-match score (0-100) reported by scans and the domain watch (discover/names.py: the rule and scores).
+    name_match_threshold: int = Field(default=80, ge=0, le=100)
 
     # --- petition (docs/petition.md) ------------------------------------------------------------------------------
     #: HMAC key for verification links, proof-of-work challenges and export summaries; empty: one is generated on

@@ -232,6 +232,15 @@ def test_cli_names_check(cli_env: sessionmaker[Session]) -> None:
     assert offline.exit_code == 0 and "zoelindy" in offline.output and "90" in offline.output
 
 
+def test_cli_threshold_comes_from_settings(cli_env: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    args = ["names", "check", "--name", "Mia Khalifa", "m-khalifa.com"]
+    assert "no match" in runner.invoke(app, args).output
+    monkeypatch.setenv("TAKEBACK_NAME_MATCH_THRESHOLD", "70")
+    assert "initials" in runner.invoke(app, args).output
+    assert "no match" in runner.invoke(app, [*args, "--threshold", "75"]).output
+
+
 def test_feed_stats_are_shared_with_the_watch() -> None:
     stats = FeedStats()
     list(watch(iter_feed(DATA / "feed_domains.txt", "domains", stats), MATCHERS))
