@@ -286,3 +286,51 @@ def test_operator_pages_manage_api_clients(server: Server, http: TestClient) -> 
                         follow_redirects=False)
     assert revoked.status_code == 303
     assert http.post("/v1/match", json=probe, headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_take_it_down_inbox(start: object, smtp_server: object) -> None:
+    """A person files a request on the public form; the operator sees its 48-hour clock and decides it."""
+    from tests.smtp import SmtpServer
+
+    assert isinstance(smtp_server, SmtpServer)
+    server = start(inbox_public_form=True, platform_name="Example Tube", **smtp_server.settings())  # type: ignore[operator]
+    http = server.http
+    with server.state.store.sessions() as session:
+        store.create_user(session, "ops@platform.example", passwords.hash_password(PASSWORD), is_operator=True)
+        session.commit()
+    http.cookies.clear()
+    form = http.get("/takedown-request")
+    assert form.status_code == 200 and "Example Tube" in form.text
+    incomplete = http.post("/takedown-request", data={"csrf_token": csrf(form), "name": "Jane",
+                                                      "urls": "javascript:alert(1)\nhttps://tube.example/v/1"})
+    assert incomplete.status_code == 400
+    for missing in ("e-mail", "signature", "without consent", "not a web address"):
+        assert missing in incomplete.text
+    filed = http.post("/takedown-request", data={
+        "csrf_token": csrf(form), "name": "Jane <Doe>", "email": "jane@example.org", "signature": "Jane Doe",
+        "urls": "https://tube.example/v/1\nhttps://tube.example/v/2", "good_faith": "yes",
+    })
+    assert filed.status_code == 200 and "48 hours" in filed.text and "receipt" in filed.text
+    [receipt] = smtp_server.wait_for(1)
+    assert receipt.rcpt_tos == ["jane@example.org"] and "Example Tube" in receipt.message["Subject"]
+
+    sign_in(http, "ops@platform.example")
+    page = http.get("/app/operator/inbox/")
+    assert "Jane &lt;Doe&gt;" in page.text and "hours left" in page.text and "https://tube.example/v/2" in page.text
+    request_id = int(re.search(r"/app/operator/inbox/(\d+)/decide", page.text).group(1))  # type: ignore[union-attr]
+    decided = http.post(f"/app/operator/inbox/{request_id}/decide", data={
+        "csrf_token": csrf(page), "decision": "removed", "copies_removed": "3"}, follow_redirects=False)
+    assert decided.status_code == 303
+    again = http.post(f"/app/operator/inbox/{request_id}/decide", data={
+        "csrf_token": csrf(page), "decision": "rejected"})
+    assert again.status_code == 400  # decisions are final
+    [_, outcome] = smtp_server.wait_for(2)
+    assert "removed" in outcome.message["Subject"]
+    with server.state.store.sessions() as session:
+        [entry] = store.inbox.list_requests(session)
+    assert entry.status == "removed" and entry.copies_removed == 3 and entry.hours_left() > 47
+
+
+def test_inbox_form_is_off_unless_enabled(server: Server, http: TestClient) -> None:
+    assert http.get("/takedown-request").status_code == 404
+    assert http.post("/takedown-request", data={"csrf_token": "x"}).status_code == 404

@@ -169,4 +169,10 @@ class WebhookDelivery(Base):
 
 # The other areas' tables live in their own modules; importing them here puts them in Base.metadata, which the
 # migrations are checked against.
-from takeback.store import models_accounts, models_findings, models_notices, models_petition  # noqa: E402, F401
+from takeback.store import (  # noqa: E402, F401
+    models_accounts,
+    models_findings,
+    models_inbox,
+    models_notices,
+    models_petition,
+)
