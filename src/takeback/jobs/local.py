@@ -264,6 +264,7 @@ class LocalBackend:
             else:
                 job.status, job.run_at = "todo", self.clock() + backoff_s(spec, job.attempts)
             return
+        job.attempts += 1  # runs that ended, as procrastinate counts them
         job.status, job.error = "succeeded", None
 
     def _trim(self) -> None:
