@@ -287,6 +287,7 @@ def due_command(retry: Annotated[bool, typer.Option(help="Also retry queued noti
     settings, factory = _open()
     with factory.begin() as session:
         report = service.check_due(session, directory=_directory(settings))
+        reopened = service.reopen_reappeared(session)
         retried = service.retry_queued(session, settings) if retry else []
     for notice, proposal in zip(report.expired, report.proposals, strict=True):
         console.print(f"notice {notice.id} expired ({notice.basis}): {escape(proposal.reason)}")
@@ -297,7 +298,9 @@ def due_command(retry: Annotated[bool, typer.Option(help="Also retry queued noti
             console.print(f"  or complain to {escape(regulator['name'])}: {escape(regulator['url'])}")
     for outcome in retried:
         console.print(f"notice {outcome.notice.id}: " + ("sent" if outcome.sent else f"still queued: {outcome.error}"))
-    if not report.expired and not retried:
+    for notice in reopened:
+        console.print(f"content came back: follow-up notice {notice.id} drafted (after notice {notice.parent_id})")
+    if not report.expired and not retried and not reopened:
         console.print("nothing is due")
 
 
@@ -325,27 +328,38 @@ def escalate_command(
 
 
 @notices_app.command("recheck")
-def recheck_command(notice_id: int) -> None:
+def recheck_command(
+    notice_id: Annotated[int | None, typer.Argument(help="The notice (omit with --all).")] = None,
+    all_open: Annotated[bool, typer.Option("--all", help="Every notice still waiting for removal.")] = False,
+) -> None:
     """Fetch the notice's URLs again: confirms removal, or reopens the chain when content came back."""
+    if (notice_id is None) == (not all_open):
+        raise _fail("give a notice id or --all (not both)")
     settings, factory = _open()
 
-    async def run() -> service.RecheckReport:
+    async def run() -> list[service.RecheckReport]:
         from takeback.discover.fetch import Fetcher, FetchPolicy
 
         async with Fetcher(FetchPolicy.from_settings(settings)) as fetcher:
-            return await service.recheck_notice(factory, notice_id, fetcher)
+            if notice_id is None:
+                return await service.recheck_open(factory, fetcher)
+            return [await service.recheck_notice(factory, notice_id, fetcher)]
 
     try:
-        report = asyncio.run(run())
+        reports = asyncio.run(run())
     except KNOWN as exc:
         raise _errors(exc) from None
-    for check in report.checks:
-        console.print(f"  {escape(check.url)}: {check.outcome}"
-                      + (f" (HTTP {check.status})" if check.status else f" ({escape(check.error or '')})"))
-    if report.removed:
-        console.print(f"notice {notice_id}: removal confirmed")
-    if report.follow_up is not None:
-        console.print(f"content is back: follow-up notice {report.follow_up.id} drafted")
+    for report in reports:
+        console.print(f"notice {report.notice.id}:")
+        for check in report.checks:
+            console.print(f"  {escape(check.url)}: {check.outcome}"
+                          + (f" (HTTP {check.status})" if check.status else f" ({escape(check.error or '')})"))
+        if report.removed:
+            console.print("  removal confirmed")
+        if report.follow_up is not None:
+            console.print(f"  content is back: follow-up notice {report.follow_up.id} drafted")
+    if not reports:
+        console.print("nothing to re-check")
 
 
 @evidence_app.command("verify")

@@ -187,3 +187,51 @@ def test_web_form_notices_are_exported_and_marked(sessions: sessionmaker[Session
         entries = store.list_evidence(session, case.id)
         assert [e.kind for e in entries][-3:] == ["notice_sent", "reply", "removal_confirmed"]
         assert entries[-1].payload["time_to_removal_s"] == 2 * 86400
+
+
+def test_a_finding_reopened_by_the_crawler_reopens_the_notice_chain(sessions: sessionmaker[Session]) -> None:
+    settings = Settings()
+    with sessions.begin() as session:
+        case = store.create_case(session, "c")
+        finding, _ = store.record_finding(session, case.id, "https://bad.example/x", "media", evidence={},
+                                          seen_at=T0)
+        notice = service.draft_notice(session, case.id, [finding.id], "takeitdown", TIDA,
+                                      recipient="abuse@host.example", now=T0)
+        service.mark_notice(session, settings, notice.id, "sent", now=T0)
+        service.mark_notice(session, settings, notice.id, "removed", now=T0 + timedelta(hours=5))
+        store.record_check(session, finding.id, "removed", http_status=404, checked_at=T0 + timedelta(hours=5))
+        assert service.reopen_reappeared(session, now=T0 + timedelta(hours=6)) == []
+        # the crawler's re-check sees it again a week later
+        store.record_check(session, finding.id, "seen", http_status=200, checked_at=T0 + timedelta(days=7))
+        [follow_up] = service.reopen_reappeared(session, now=T0 + timedelta(days=7))
+        assert follow_up.parent_id == notice.id and follow_up.state == "drafted"
+        assert follow_up.recipient == "abuse@host.example" and follow_up.body == notice.body
+        assert service.reopen_reappeared(session, now=T0 + timedelta(days=8)) == []  # once only
+        assert [e.kind for e in store.list_notice_events(session, notice.id)][-1] == "reappeared"
+        assert store.list_evidence(session, case.id)[-1].kind == "reappeared"
+
+
+def test_recheck_open_only_rechecks_stale_open_notices(sessions: sessionmaker[Session]) -> None:
+    settings = Settings()
+    with WebServer({"/gone": Reply(status=404), "/here": Reply(body=b"x")}) as site:
+        with sessions.begin() as session:
+            case = store.create_case(session, "c")
+            ids = {}
+            for path in ("/gone", "/here", "/draft"):
+                finding, _ = store.record_finding(session, case.id, f"http://site.example:{site.port}{path}", "media",
+                                                  evidence={})
+                notice = service.draft_notice(session, case.id, [finding.id], "takeitdown", TIDA,
+                                              recipient="a@host.example", now=T0)
+                if path != "/draft":
+                    service.mark_notice(session, settings, notice.id, "sent", now=T0)
+                ids[path] = notice.id
+
+        async def sweep(now: datetime) -> list[service.RecheckReport]:
+            async with fetcher() as f:
+                return await service.recheck_open(sessions, f, now=now)
+
+        reports = asyncio.run(sweep(T0 + timedelta(hours=1)))
+        assert {r.notice.id: r.removed for r in reports} == {ids["/gone"]: True, ids["/here"]: False}
+        assert asyncio.run(sweep(T0 + timedelta(hours=2))) == []  # checked an hour ago
+        assert [r.notice.id for r in asyncio.run(sweep(T0 + timedelta(hours=8)))] == [ids["/here"]]
+        assert site.hits["/gone"] == 1

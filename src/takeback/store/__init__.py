@@ -215,7 +215,9 @@ from takeback.store.notices import (  # noqa: E402
     list_notices,
     notice_urls,
     notices_for_url,
+    notices_to_recheck,
     queued_notices,
+    reappeared_notices,
     set_url_status,
     transition,
 )
@@ -235,7 +237,8 @@ __all__ += [  # takedown
     "count_notices", "create_notice", "due_notices", "evidence_head", "finding_parties", "get_notice", "get_party",
     "get_party_by_key", "link_finding_party",
     "list_evidence", "list_notice_events", "list_notices", "list_parties", "notice_urls", "notices_for_url",
-    "queued_notices", "set_url_status", "transition", "upsert_party", "verify_evidence",
+    "notices_to_recheck", "queued_notices", "reappeared_notices", "set_url_status", "transition", "upsert_party",
+    "verify_evidence",
 ]
 
 from takeback.store.accounts import (  # noqa: E402

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from takeback.store._sql import check_text, clamp_after, is_id
 from takeback.store.errors import InvalidInput, StoreError
@@ -333,3 +333,43 @@ def count_notices(session: Session, case_id: int) -> dict[str, int]:
         return {}
     stmt = select(Notice.state, func.count()).where(Notice.case_id == case_id).group_by(Notice.state)
     return {state: int(n) for state, n in session.execute(stmt)}
+
+
+def reappeared_notices(session: Session, *, limit: int = 1000) -> list[tuple[NoticeInfo, list[NoticeUrlInfo]]]:
+    """Removed notices whose findings were seen again after the removal (a re-upload), and that have no follow-up
+    notice yet, with the URLs that came back (oldest notice first)."""
+    child = aliased(Notice)
+    stmt = (
+        select(*_N, *_U)
+        .join(NoticeUrl, NoticeUrl.notice_id == Notice.id)
+        .join(Finding, Finding.id == NoticeUrl.finding_id)
+        .where(
+            Notice.state == "removed",
+            Finding.status == "open",
+            Notice.closed_at.is_not(None),
+            Finding.last_seen_at > Notice.closed_at,
+            ~exists().where(child.parent_id == Notice.id),
+        )
+        .order_by(Notice.id, NoticeUrl.id)
+        .limit(int(limit))
+    )
+    found: dict[int, tuple[NoticeInfo, list[NoticeUrlInfo]]] = {}
+    width = len(_N)
+    for row in session.execute(stmt):
+        notice = _notice(row[:width])
+        found.setdefault(notice.id, (notice, []))[1].append(NoticeUrlInfo(*row[width:]))
+    return list(found.values())
+
+
+def notices_to_recheck(session: Session, *, checked_before: datetime, limit: int = 1000) -> list[NoticeInfo]:
+    """Notices still waiting for removal (sent, acknowledged, expired, refused) whose URLs were not all re-checked
+    since ``checked_before``."""
+    stale = exists().where(
+        NoticeUrl.notice_id == Notice.id,
+        (NoticeUrl.checked_at.is_(None)) | (NoticeUrl.checked_at < checked_before),
+    )
+    stmt = (
+        select(*_N).where(Notice.state.in_(("sent", "acknowledged", "expired", "refused")), stale)
+        .order_by(Notice.id).limit(int(limit))
+    )
+    return [_notice(row) for row in session.execute(stmt)]

@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -464,3 +464,34 @@ async def recheck_notice(
                 "notice_id": notice.id, "urls": back, "follow_up_notice_id": follow_up.id,
             }, at=now)
         return RecheckReport(notice, checks, removed, follow_up)
+
+
+def reopen_reappeared(session: Session, *, now: datetime | None = None) -> list[NoticeInfo]:
+    """A removed URL that came back (its finding was reopened by any re-check, ours or the crawler's) reopens its
+    notice chain: a follow-up notice to the same party, drafted for the person to review and send."""
+    now = now or utcnow()
+    drafted = []
+    for notice, urls in store.reappeared_notices(session):
+        back = [u.url for u in urls]
+        store.add_notice_event(session, notice.id, "reappeared", {"urls": back}, at=now)
+        follow_up = store.create_notice(
+            session, notice.case_id, notice.basis, subject=notice.subject, body=notice.body, data=notice.data,
+            urls=[(u.url, u.finding_id) for u in urls], party_id=notice.party_id, parent_id=notice.id,
+            channel=notice.channel, recipient=notice.recipient, web_form=notice.web_form, now=now,
+        )
+        store.append_evidence(session, notice.case_id, "reappeared", {
+            "notice_id": notice.id, "urls": back, "follow_up_notice_id": follow_up.id, "by": "finding reopened",
+        }, at=now)
+        drafted.append(follow_up)
+    return drafted
+
+
+async def recheck_open(
+    sessions: sessionmaker[Session], fetcher: FetcherLike, *, now: datetime | None = None,
+    every: timedelta = timedelta(hours=6), limit: int = 100,
+) -> list[RecheckReport]:
+    """Re-check every notice still waiting for removal whose URLs were not checked within ``every``."""
+    now = now or utcnow()
+    with sessions() as session:
+        due = store.notices_to_recheck(session, checked_before=now - every, limit=limit)
+    return [await recheck_notice(sessions, n.id, fetcher, now=now) for n in due]
