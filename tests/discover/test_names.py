@@ -36,12 +36,15 @@ def _labelled() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _evaluate(threshold: int) -> tuple[int, int, int, int, Counter[str], list[str]]:
+def _evaluate(threshold: int, *, holdout: bool | None = None) -> tuple[int, int, int, int, Counter[str], list[str]]:
+    """Confusion counts on the labelled set (``holdout``: only the rows labelled before tuning, or only the others)."""
     matchers: dict[str, NameMatcher] = {}
     tp = fp = fn = tn = 0
     kinds: Counter[str] = Counter()
     wrong: list[str] = []
     for row in _labelled():
+        if holdout is not None and row["note"].startswith("holdout:") != holdout:
+            continue
         names = [tuple(part.rsplit(":", 1)) for part in row["names"].split("|")]
         matcher = matchers.setdefault(row["names"], NameMatcher(names))  # type: ignore[arg-type]
         hits = _run(matcher, row["text"], row["kind"], threshold)
@@ -74,6 +77,13 @@ def test_precision_and_recall_at_the_operating_threshold() -> None:
     assert precision >= 0.97 and recall >= 0.97, (precision, recall, wrong)
     # Every variant kind is exercised by at least one true positive in the set.
     assert {"exact", "separator", "translit", "confusable", "leet", "typo"} <= set(kinds), kinds
+
+
+def test_precision_and_recall_on_the_holdout_rows() -> None:
+    """45 rows written and labelled before the matcher ran on them; the two misses are the documented ones."""
+    tp, fp, fn, _tn, _kinds, wrong = _evaluate(DEFAULT_THRESHOLD, holdout=True)
+    assert tp + fn >= 25
+    assert tp / (tp + fp) >= 0.9 and tp / (tp + fn) >= 0.95, wrong
 
 
 def test_threshold_trades_precision_for_recall() -> None:
@@ -147,6 +157,10 @@ def test_typo_budget_scales_with_length() -> None:
     long = NameMatcher([("Anastasia Petrova", "name")])
     assert long.match_domain("anastasiya-petrava.com")[0].match == "typo"  # one edit in each word
     assert long.match_domain("anastasia-petrovic.rs") == []  # two edits in one word: another person
+    hernandez = NameMatcher([("Sofía Hernández", "name")])
+    assert hernandez.match_domain("sofia-hernandes.com")[0].match == "typo"
+    assert hernandez.match_domain("sofia-fernandez.com") == []  # a word's first letter is never a typo
+    assert MIA.match_domain("niakhalifa.com") == []
 
 
 def test_match_url_parts_and_title() -> None:

@@ -7,8 +7,8 @@ The rule (precision first: a false finding wastes a takedown and a person's atte
   of the name alone never matches: ``miami`` and ``khalifa-street-cafe`` say nothing.  Written with separators,
   the name must stand as whole words (``Samia Khalifa`` is someone else); glued together it may sit inside a longer
   run (``watchmiakhalifa``), since domains and usernames glue words, at a lower score (only when seven letters or
-  more glued: ``jokim`` must not fire on ``jokimono``).  Family name first
-  (``khalifa-mia``) and first + last without middle names also match, as whole words only, a little lower.
+  more glued: ``jokim`` must not fire on ``jokimono``).  Family name first (``khalifa-mia``) and first + last
+  without middle names also match, as whole words only, a little lower.
   Initial + family name (``m-khalifa``) scores 70, below the default threshold of 80: many people share it, so it
   shows only when asked for (``--threshold 70``).
 * **Single-word names and aliases** match only as a whole word (``mia`` in ``mia.example`` or ``/mia/``, never
@@ -16,13 +16,16 @@ The rule (precision first: a false finding wastes a takedown and a person's atte
 * **Usernames** match as a whole word, or inside a longer run when at least seven letters long.
 * **Variants**: case, accents, compatibility forms (full-width, styled letters), transliteration of other
   scripts, leetspeak (``m1a-kh4l1fa``), Unicode confusables (TR39 skeletons, so Cyrillic look-alikes and ``rn``
-  for ``m``) and punycode (``xn--…``) domains, and small typos: none below 8 letters (short names would match
+  for ``m``) and punycode (``xn--…``) domains, and small typos: none below 9 letters (short names would match
   ordinary words), one edit (OSA distance: a swap of neighbours counts once) from 9 letters, two from 14 but at
-  most one per word.
+  most one per word, and never on a word's first letter (``Hernández``/``Fernández`` are different families).
 
 Every hit has a score 0–100: exact 100, separator 95, transliterated 90, confusable 90, leet 88, typo
 ``95 - 100·edits/length``, initials 70; minus 5 for another word order, minus 10 for sitting inside a longer run.
-``DEFAULT_THRESHOLD`` (80) was tuned on the labelled set in ``tests/discover/data/names_labelled.csv``.
+``DEFAULT_THRESHOLD`` (80) was tuned on the labelled set in ``tests/discover/data/names_labelled.csv`` (its
+``holdout:`` rows were labelled before the matcher saw them).  Known misses of precision, by design: a glued name
+running into a longer surname (``lenamarieschulze`` for Lena Marie Schulz) and a single-word alias used by
+someone else (``sofi-tukker`` for the alias Sofi).
 """
 
 from __future__ import annotations
@@ -360,7 +363,7 @@ class NameMatcher:
         if best is None or best[0] == 0:
             return None
         distance, penalty, _, start, end = best
-        if distance > 1 and not _edits_spread(pattern.form.tokens, compact[start:end]):
+        if not _plausible_typo(pattern.form.tokens, compact[start:end], distance):
             return None
         fstart, fend = keep[start], keep[end - 1] + 1
         base = 95 - round(100 * distance / len(name))
@@ -368,14 +371,22 @@ class NameMatcher:
         return self._hit(pattern, "typo", base, original, where, penalty), plain.origin[fstart]
 
 
-def _edits_spread(tokens: tuple[str, ...], window: str) -> bool:
-    """At most one edit per word of the name: ``anastasia petrovic`` is a different person, not a typo."""
+def _plausible_typo(tokens: tuple[str, ...], window: str, distance: int) -> bool:
+    """A slip of the keyboard, not another person's name: every word keeps its first letter (``hernandez`` →
+    ``fernandez`` is another family), and two edits fall in different words (``petrova`` → ``petrovic`` too)."""
     name = "".join(tokens)
-    owner = [i for i, token in enumerate(tokens) for _ in token]
+    owner: list[int] = []
+    starts: set[int] = set()
+    for index, token in enumerate(tokens):
+        starts.add(len(owner))
+        owner.extend([index] * len(token))
     counts = [0] * len(tokens)
     for op in Levenshtein.editops(name, window):
+        if op.tag in ("replace", "delete") and op.src_pos in starts:
+            return False
         counts[owner[min(op.src_pos, len(name) - 1)]] += 1
-    return max(counts) <= 1
+    # A swap of neighbours is one edit (OSA) but two Levenshtein operations: count words only beyond one edit.
+    return distance <= 1 or max(counts) <= 1
 
 
 def _with_where(hit: NameHit, where: str) -> NameHit:
