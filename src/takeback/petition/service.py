@@ -72,6 +72,11 @@ class SignResult:
     outcome: SignOutcome
 
 
+def derive_key(secret: str, purpose: str) -> bytes:
+    """One key per use of the server secret ("tokens", "pow"): a leak of one use's key does not give the others."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
 @lru_cache(maxsize=1)
 def countries() -> dict[str, str]:
     text = resources.files("takeback.petition").joinpath("data/countries.tsv").read_text("utf-8")
@@ -113,10 +118,9 @@ class PetitionService:
         if not secret:
             with sessions.begin() as session:
                 secret = petitions.get_or_create_secret(session, "petition")
-        root = secret.encode()
-        self._token_key = hmac.new(root, b"tokens", hashlib.sha256).digest()
-        self._pow_key = hmac.new(root, b"pow", hashlib.sha256).digest()
-        self.export_key = export_mod.signing_key(root)
+        self._token_key = derive_key(secret, "tokens")
+        self._pow_key = derive_key(secret, "pow")
+        self.export_key = export_mod.signing_key(secret.encode())
         self.intake = Intake(sessions, max_batch=settings.petition_batch_max, on_commit=None)
         self.outbox = Outbox(settings, sender=sender)
         self.limiter = VelocityLimiter(

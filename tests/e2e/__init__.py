@@ -1,0 +1,1 @@
+"""Multi-process and browser tests: real `takeback serve` processes, headless Chromium."""
