@@ -130,7 +130,8 @@ def sweep_command(
     except OSError as exc:
         raise fail(f"could not write the matches to {output}: {exc.strerror or exc}", EXIT_WRITE_FAILED) from None
 
-    options = HashOptions(exact=exact, interval=interval, max_pixels=settings.max_image_pixels)
+    # modes="": the extra variant hashes are for bank entries; a query's plain PDQ already meets them.
+    options = HashOptions(exact=exact, interval=interval, max_pixels=settings.max_image_pixels, modes="")
     failures: list[FileResult] = []
     progress = Progress(
         SpinnerColumn(), TextColumn("sweeping: {task.completed} done"), TimeElapsedColumn(), console=err, disable=quiet
