@@ -115,3 +115,27 @@ class EvidenceEntry(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class IntakeRequest(Base):
+    """Inbound mode: a TAKE IT DOWN removal request filed with the platform running takeback by the depicted person
+    (or someone acting for her).  ``signals`` are hashes computed on her device; the media never arrive."""
+
+    __tablename__ = "intake_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Unguessable reference the requester uses to follow her request.
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    #: received → accepted | rejected
+    status: Mapped[str] = mapped_column(String(16))
+    #: The validated request (JSON: the TAKE IT DOWN notice's fields and URLs).
+    data: Mapped[str] = mapped_column(Text)
+    #: JSON list of [signal_type, value].
+    signals: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: 48 hours after receipt.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id", ondelete="SET NULL"))
+    signals_added: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""Takedown: parties (and which were found for each finding), notices, notice URLs, notice events, evidence log.
+"""Takedown: parties (and which were found for each finding), notices, notice URLs and events, TAKE IT DOWN
+intake requests, evidence log.
 
 Revision ID: 0003
 Revises: 0002
@@ -112,6 +113,25 @@ def upgrade() -> None:
     )
     op.create_index("ix_notice_events_notice_id_id", "notice_events", ["notice_id", "id"])
     op.create_table(
+        "intake_requests",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("reference", sa.String(32), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("signals", sa.Text(), nullable=False),
+        sa.Column("received_at", TS, nullable=False),
+        sa.Column("due_at", TS, nullable=False),
+        sa.Column("decided_at", TS, nullable=True),
+        sa.Column("bank_id", sa.Integer(), nullable=True),
+        sa.Column("signals_added", sa.Integer(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["bank_id"], ["banks.id"], name="fk_intake_requests_bank_id_banks", ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_intake_requests"),
+        sa.UniqueConstraint("reference", name="uq_intake_requests_reference"),
+    )
+    op.create_table(
         "evidence_log",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=False),
@@ -129,6 +149,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("evidence_log")
+    op.drop_table("intake_requests")
     op.drop_index("ix_notice_events_notice_id_id", table_name="notice_events")
     op.drop_table("notice_events")
     op.drop_index("ix_notice_urls_finding_id", table_name="notice_urls")
