@@ -14,6 +14,8 @@ pkg-config --exists libavcodec libavformat libswscale libavfilter libavdevice 2>
   || need_apt+=(libavcodec-dev libavformat-dev libavdevice-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev)
 # PostgreSQL server binaries (initdb, pg_ctl): the store/API tests start a throwaway server from them.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# Debian's chromium: the browser tests drive it with Playwright (never `playwright install`).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if ((${#need_apt[@]})) && command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
