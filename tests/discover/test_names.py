@@ -10,10 +10,19 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from takeback.discover import variants
 from takeback.discover.confusables import confusable_fold, decode_idn, skeleton
 from takeback.discover.domains import InvalidDomain, clean_domain, split_domain
 from takeback.discover.names import DEFAULT_THRESHOLD, InvalidName, NameHit, NameMatcher, typo_budget
-from takeback.discover.variants import LEET, fold, fold_name, leet_spellings, name_forms, separator_spellings
+from takeback.discover.variants import (
+    LEET,
+    fold,
+    fold_confusable,
+    fold_name,
+    leet_spellings,
+    name_forms,
+    separator_spellings,
+)
 
 DATA = Path(__file__).parent / "data" / "names_labelled.csv"
 MIA = NameMatcher([("Mia Khalifa", "name")])
@@ -182,10 +191,18 @@ def test_suffix_is_never_matched() -> None:
     assert matcher.match_domain("example.co.uk") == []
 
 
-def test_long_text_is_chunked_and_still_found() -> None:
-    text = "lorem ipsum " * 2000 + " Mia Khalifa " + "dolor " * 500
+@pytest.mark.parametrize("position", [0, 3000, 3890, 3900, 3990, 4090, 7800, 8000, 12000])
+def test_long_text_is_chunked_and_still_found(position: int) -> None:
+    filler = "lorem ipsum dolor " * 800
+    text = filler[:position] + " Mia Khalifa " + filler[position:]
     [hit] = MIA.match_text(text)
     assert hit.matched == "Mia Khalifa"
+
+
+@pytest.mark.parametrize("position", range(3600, 4200, 7))
+def test_chunk_edges_never_cut_a_word_into_a_hit(position: int) -> None:
+    filler = "x" * 12000
+    assert MIA.match_text(filler[:position] + "samia khalifah" + filler[position:]) == []
 
 
 def test_bad_names_and_domains_raise_named_errors() -> None:
@@ -294,6 +311,16 @@ def test_fold_is_idempotent_and_matching_survives_it(text: str) -> None:
     before = {h.name for h in matcher.match_text(text) if h.match != "confusable"}
     after = {h.name for h in matcher.match_text(folded)}
     assert before <= after
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_ascii_fast_path_equals_the_per_character_fold(text: str) -> None:
+    for fast, char_fold in ((fold(text), variants._fold_char), (fold_confusable(text), variants._fold_confusable_char)):
+        slow = variants._fold_with(text, char_fold)
+        assert (fast.text, fast.origin) == (slow.text, slow.origin)
+        for start in range(len(fast.text)):
+            assert fast.original(start, start + 1) in text
 
 
 @settings(max_examples=200, deadline=None)

@@ -35,7 +35,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from rapidfuzz import fuzz
@@ -70,10 +70,10 @@ _FORM_PENALTY = {"name": 0, "reversed": 5, "short": 5, "initials": 0}
 _EMBEDDED_PENALTY = 10
 #: Names glued together (and usernames) shorter than this match only as whole words: ``jokim`` in ``jokimono``.
 _MIN_EMBEDDED = 7
+MAX_NAME_LENGTH = 200
 #: Long texts (page bodies) are matched in overlapping chunks so the typo search stays linear.
 _CHUNK = 4096
-_OVERLAP = 128
-MAX_NAME_LENGTH = 200
+_OVERLAP = 3 * MAX_NAME_LENGTH
 
 
 class InvalidName(ValueError):
@@ -188,11 +188,16 @@ class NameMatcher:
         """Hits in free text (a page title, a path, a page's text), best first, one per name."""
         limit = self.threshold if threshold is None else threshold
         hits: list[NameHit] = []
-        if len(text) <= _CHUNK:
-            hits = self._match(text, where)
-        else:
-            for start in range(0, len(text), _CHUNK - _OVERLAP):
-                hits.extend(self._match(text[start : start + _CHUNK], where))
+        margin = _OVERLAP // 2
+        for offset in range(0, max(len(text), 1), _CHUNK - _OVERLAP):
+            chunk = text[offset : offset + _CHUNK]
+            last = offset + _CHUNK >= len(text)
+            for hit, start in self._match(chunk, where):
+                # Chunks overlap; each keeps the hits that start in its middle part, so every hit is judged by
+                # one chunk that sees it whole with its neighbours (a chunk's edge may cut a word).
+                if (offset and start < margin) or (not last and start >= len(chunk) - margin):
+                    continue
+                hits.append(hit)
         return _best(hits, limit)
 
     def match_domain(self, domain: str, *, threshold: int | None = None) -> list[NameHit]:
@@ -206,7 +211,7 @@ class NameMatcher:
         sub = parts.subdomain
         text = f"{sub}.{parts.registrable}" if sub else parts.registrable
         hits = []
-        for hit, start in self._match(text, "domain", spans=True):
+        for hit, start in self._match(text, "domain"):
             end = start + len(hit.matched)
             if sub and start < len(sub) < end < len(text):
                 # From the subdomains into only part of the registrable label: ``mia.khalifa-bank.com`` is the
@@ -240,7 +245,9 @@ class NameMatcher:
 
     # --- matching ------------------------------------------------------------------------------------------------
 
-    def _match(self, text: str, where: str, spans: bool = False) -> list[Any]:
+    def _match(self, text: str, where: str) -> list[tuple[NameHit, int]]:
+        """Every name's best hit in ``text``, with the index in ``text`` where it starts (at most one per name:
+        exact/separator/leet first, then confusables, then typos)."""
         plain = fold(text)
         conf: Folded | None = None
         found: list[tuple[NameHit, int]] = []
@@ -270,9 +277,7 @@ class NameMatcher:
             if hit:
                 found.append(hit)
                 done.add(pattern.name)
-        if spans:
-            return found
-        return [h for h, _ in found]
+        return found
 
     def _accept(self, pattern: _Pattern, folded: str, start: int, end: int) -> int | None:
         """Penalty for where the match sits, or None when the rule forbids it (see the module docstring)."""
