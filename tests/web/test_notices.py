@@ -125,3 +125,48 @@ def test_refusals(start: Any) -> None:
     assert bad_state.status_code == 409 and error_code(bad_state) == "invalid_transition"
     assert api.post(f"/v1/notices/{created['id']}/escalate", json={"party_id": ids["host"]}).status_code == 409
     assert error_code(api.post(f"/v1/notices/{created['id']}/escalate", json={"party_id": 999})) == "unknown_party"
+
+
+def test_inbound_takeitdown_requests(server: Server) -> None:
+    from tests.web.conftest import PDQ_A, flip
+
+    public = server.anonymous()
+    incomplete = public.post("/v1/takeitdown/requests", json={"materials": [{"url": "https://site.example/v/1"}]})
+    assert incomplete.status_code == 422 and error_code(incomplete) == "incomplete_notice"
+    assert {d["field"] for d in incomplete.json()["error"]["detail"]} == {
+        "signature", "good_faith_not_consensual", "sender.name", "sender.email"}
+    bad_hash = public.post("/v1/takeitdown/requests", json={**_request(), "signals": [
+        {"signal_type": "pdq", "value": "xyz"}]})
+    assert bad_hash.status_code == 422 and error_code(bad_hash) == "invalid_notice"
+
+    filed = public.post("/v1/takeitdown/requests", json=_request())
+    assert filed.status_code == 201, filed.text
+    receipt = filed.json()
+    assert receipt["status"] == "received" and receipt["request"] is None and receipt["id"] is None
+    assert 47 * 3600 < receipt["seconds_left"] <= 48 * 3600 and receipt["signals"] == 1
+    status = public.get(f"/v1/takeitdown/requests/{receipt['reference']}").json()
+    assert status["status"] == "received" and status["due_at"] == receipt["due_at"]
+    assert error_code(public.get("/v1/takeitdown/requests/TID-nope")) == "unknown_request"
+    assert error_code(public.get("/v1/takeitdown/requests")) == "missing_key"
+
+    moderator = server.client(["manage", "match"], name="moderator")
+    [pending] = moderator.get("/v1/takeitdown/requests").json()["requests"]
+    assert pending["reference"] == receipt["reference"] and pending["request"]["sender"]["name"] == "Jane Doe"
+    accepted = moderator.post(f"/v1/takeitdown/requests/{pending['id']}/decision", json={"accept": True})
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert accepted.json()["signals_added"] == 1
+    again = moderator.post(f"/v1/takeitdown/requests/{pending['id']}/decision", json={"accept": False})
+    assert again.status_code == 409
+    # the platform's uploads are now caught, near-identical copies included
+    hits = moderator.post("/v1/match", json={"signal_type": "pdq", "value": flip(PDQ_A, 5)}).json()["matches"]
+    assert [h["bank"] for h in hits] == ["takeitdown"]
+    assert public.get(f"/v1/takeitdown/requests/{receipt['reference']}").json()["status"] == "accepted"
+
+
+def _request() -> dict[str, Any]:
+    from tests.web.conftest import PDQ_A
+
+    return {
+        "materials": [{"url": "https://site.example/v/1"}], "sender": SENDER, "signature": "/s/ Jane Doe",
+        "good_faith_not_consensual": True, "signals": [{"signal_type": "pdq", "value": PDQ_A.upper()}],
+    }

@@ -201,6 +201,7 @@ from takeback.store.evidence import (  # noqa: E402 (after the discover block's 
     verify_evidence,
 )
 from takeback.store.notices import (  # noqa: E402
+    IntakeInfo,
     InvalidTransition,
     NoticeEventInfo,
     NoticeInfo,
@@ -208,9 +209,14 @@ from takeback.store.notices import (  # noqa: E402
     UnknownNotice,
     add_notice_event,
     count_notices,
+    create_intake,
     create_notice,
+    decide_intake,
     due_notices,
+    get_intake,
+    get_intake_by_reference,
     get_notice,
+    list_intake,
     list_notice_events,
     list_notices,
     notice_urls,
@@ -232,13 +238,13 @@ from takeback.store.parties import (  # noqa: E402
 )
 
 __all__ += [  # takedown
-    "EvidenceCheck", "EvidenceRecord", "InvalidTransition", "NoticeEventInfo", "NoticeInfo", "NoticeUrlInfo",
-    "PartyInfo", "UnknownCase", "UnknownNotice", "add_notice_event", "append_evidence", "count_evidence",
-    "count_notices", "create_notice", "due_notices", "evidence_head", "finding_parties", "get_notice", "get_party",
-    "get_party_by_key", "link_finding_party",
-    "list_evidence", "list_notice_events", "list_notices", "list_parties", "notice_urls", "notices_for_url",
-    "notices_to_recheck", "queued_notices", "reappeared_notices", "set_url_status", "transition", "upsert_party",
-    "verify_evidence",
+    "EvidenceCheck", "EvidenceRecord", "IntakeInfo", "InvalidTransition", "NoticeEventInfo", "NoticeInfo",
+    "NoticeUrlInfo", "PartyInfo", "UnknownCase", "UnknownNotice", "add_notice_event", "append_evidence",
+    "count_evidence", "count_notices", "create_intake", "create_notice", "decide_intake", "due_notices",
+    "evidence_head", "finding_parties", "get_intake", "get_intake_by_reference", "get_notice", "get_party",
+    "get_party_by_key", "link_finding_party", "list_evidence", "list_intake", "list_notice_events", "list_notices",
+    "list_parties", "notice_urls", "notices_for_url", "notices_to_recheck", "queued_notices", "reappeared_notices",
+    "set_url_status", "transition", "upsert_party", "verify_evidence",
 ]
 
 from takeback.store.accounts import (  # noqa: E402

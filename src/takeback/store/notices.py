@@ -24,7 +24,7 @@ from takeback.store._sql import check_text, clamp_after, is_id
 from takeback.store.errors import InvalidInput, StoreError
 from takeback.store.models import Case, utcnow
 from takeback.store.models_findings import Finding
-from takeback.store.models_notices import Notice, NoticeEvent, NoticeUrl, Party
+from takeback.store.models_notices import IntakeRequest, Notice, NoticeEvent, NoticeUrl, Party
 
 STATES = ("drafted", "queued", "sent", "acknowledged", "removed", "refused", "expired", "escalated")
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -373,3 +373,93 @@ def notices_to_recheck(session: Session, *, checked_before: datetime, limit: int
         .order_by(Notice.id).limit(int(limit))
     )
     return [_notice(row) for row in session.execute(stmt)]
+
+
+# --- inbound TAKE IT DOWN requests (a platform running takeback receives them) ---------------------------------------
+
+INTAKE_STATUSES = ("received", "accepted", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeInfo:
+    id: int
+    reference: str
+    status: str
+    data: dict[str, Any]
+    signals: list[tuple[str, str]]
+    received_at: datetime
+    due_at: datetime
+    decided_at: datetime | None
+    bank_id: int | None
+    signals_added: int
+    note: str | None
+
+
+_I = (
+    IntakeRequest.id, IntakeRequest.reference, IntakeRequest.status, IntakeRequest.data, IntakeRequest.signals,
+    IntakeRequest.received_at, IntakeRequest.due_at, IntakeRequest.decided_at, IntakeRequest.bank_id,
+    IntakeRequest.signals_added, IntakeRequest.note,
+)
+
+
+def _intake(row: Any) -> IntakeInfo:
+    values = list(row)
+    values[3] = json.loads(values[3])
+    values[4] = [tuple(pair) for pair in json.loads(values[4])]
+    return IntakeInfo(*values)
+
+
+def create_intake(session: Session, reference: str, data: dict[str, Any], signals: Sequence[tuple[str, str]], *,
+                  received_at: datetime, due_at: datetime) -> IntakeInfo:
+    check_text("reference", reference, 32)
+    request = IntakeRequest(
+        reference=reference, status="received", data=_json("data", data),
+        signals=json.dumps([list(s) for s in signals]), received_at=received_at, due_at=due_at, signals_added=0,
+    )
+    session.add(request)
+    session.flush()
+    return get_intake(session, request.id)  # type: ignore[return-value]
+
+
+def get_intake(session: Session, intake_id: int) -> IntakeInfo | None:
+    if not is_id(intake_id, 64):
+        return None
+    row = session.execute(select(*_I).where(IntakeRequest.id == intake_id)).first()
+    return _intake(row) if row else None
+
+
+def get_intake_by_reference(session: Session, reference: str) -> IntakeInfo | None:
+    if not isinstance(reference, str) or len(reference) > 32:
+        return None
+    row = session.execute(select(*_I).where(IntakeRequest.reference == reference)).first()
+    return _intake(row) if row else None
+
+
+def list_intake(session: Session, *, status: str | None = None, limit: int = 100, after_id: int = 0
+                ) -> list[IntakeInfo]:
+    """Requests oldest deadline first (the order a moderator must work in)."""
+    stmt = select(*_I).where(IntakeRequest.id > clamp_after(after_id))
+    if status is not None:
+        stmt = stmt.where(IntakeRequest.status == status)
+    stmt = stmt.order_by(IntakeRequest.due_at, IntakeRequest.id).limit(max(0, min(int(limit), 10_000)))
+    return [_intake(row) for row in session.execute(stmt)]
+
+
+def decide_intake(session: Session, intake_id: int, status: str, *, at: datetime, note: str | None = None,
+                  bank_id: int | None = None, signals_added: int = 0) -> IntakeInfo:
+    """Accept or reject a received request (once: a decided request raises InvalidTransition)."""
+    if status not in ("accepted", "rejected"):
+        raise InvalidInput("status", "must be accepted or rejected")
+    check_text("note", note, 5000, optional=True)
+    if not is_id(intake_id, 64):
+        raise UnknownNotice(intake_id)
+    row = session.execute(
+        select(IntakeRequest.status).where(IntakeRequest.id == intake_id).with_for_update()
+    ).first()
+    if row is None:
+        raise UnknownNotice(intake_id)
+    if row[0] != "received":
+        raise InvalidTransition(intake_id, row[0], status)
+    session.execute(update(IntakeRequest).where(IntakeRequest.id == intake_id).values(
+        status=status, decided_at=at, note=note, bank_id=bank_id, signals_added=signals_added))
+    return get_intake(session, intake_id)  # type: ignore[return-value]

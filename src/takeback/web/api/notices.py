@@ -309,3 +309,152 @@ def dossier(
     if format == "html":
         return HTMLResponse(render_html(data))
     return JSONResponse(data)
+
+
+# --- inbound TAKE IT DOWN requests (public intake; moderators decide) ------------------------------------------------
+
+
+class MaterialIn(BaseModel):
+    url: str = Field(max_length=2048)
+    note: str = Field(default="", max_length=500)
+
+
+class SenderIn(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    postal_address: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=50)
+    acting_for: str | None = Field(default=None, max_length=200)
+
+
+class SignalIn(BaseModel):
+    signal_type: str = Field(max_length=32)
+    value: str = Field(max_length=200_000)
+
+
+class TakeItDownRequestIn(BaseModel):
+    """Every field is optional here so that a missing one is reported by name (422 incomplete_notice) with the Act's
+    provision, not as a generic validation error."""
+
+    materials: list[MaterialIn] | None = Field(default=None, max_length=500)
+    sender: SenderIn | None = None
+    signature: str | None = Field(default=None, max_length=200)
+    good_faith_not_consensual: bool | None = None
+    consent_information: str | None = Field(default=None, max_length=2000)
+    depiction_description: str | None = Field(default=None, max_length=1000)
+    additional_information: str | None = Field(default=None, max_length=5000)
+    #: Hashes of the reported media computed on the requester's device (`takeback hash`); never the media.
+    signals: list[SignalIn] | None = Field(default=None, max_length=1000)
+
+
+class IntakeOut(BaseModel):
+    id: int | None = None
+    reference: str
+    status: str
+    received_at: datetime
+    due_at: datetime
+    seconds_left: float
+    overdue: bool
+    signals: int
+    signals_added: int
+    note: str | None
+    request: dict[str, Any] | None = None
+
+
+class IntakeList(BaseModel):
+    requests: list[IntakeOut]
+
+
+class DecisionIn(BaseModel):
+    accept: bool
+    #: The bank the accepted hashes go into (created when missing).
+    bank: str = Field(default="takeitdown", min_length=1, max_length=200)
+    note: str = Field(default="", max_length=5000)
+
+
+def _intake_out(info: store.IntakeInfo, *, private: bool) -> IntakeOut:
+    from takeback.takedown.intake import clock
+
+    c = clock(info)
+    return IntakeOut(
+        id=info.id if private else None, reference=info.reference, status=info.status, received_at=info.received_at,
+        due_at=c.due_at, seconds_left=c.seconds_left, overdue=c.overdue, signals=len(info.signals),
+        signals_added=info.signals_added, note=info.note, request=info.data if private else None,
+    )
+
+
+@router.post("/v1/takeitdown/requests", status_code=201, response_model=IntakeOut, tags=["public"],
+             summary="File a TAKE IT DOWN removal request (no key needed); the 48-hour clock starts")
+def file_request(body: TakeItDownRequestIn, request: Request) -> IntakeOut:
+    from takeback.takedown import intake
+
+    data = body.model_dump(exclude_none=True)
+    if "sender" in data:
+        data["sender"] = {k: v for k, v in data["sender"].items() if v is not None}
+    with sessions_of(request).begin() as session:
+        try:
+            info = intake.submit(session, data)
+        except _HANDLED as exc:
+            raise _refusal(exc) from None
+        return _intake_out(info, private=False)
+
+
+@router.get("/v1/takeitdown/requests/{reference}", response_model=IntakeOut, tags=["public"],
+            summary="The status of a filed request and the time left (by its reference)")
+def request_status(reference: Annotated[str, Path(min_length=1, max_length=32)], request: Request) -> IntakeOut:
+    with sessions_of(request)() as session:
+        info = store.get_intake_by_reference(session, reference)
+    if info is None:
+        raise ApiError(404, "unknown_request", "no request with that reference")
+    return _intake_out(info, private=False)
+
+
+@router.get("/v1/takeitdown/requests", response_model=IntakeList,
+            summary="Requests to decide, nearest deadline first (moderators)")
+def list_requests(
+    request: Request, _: Manager,
+    status: Annotated[Literal["received", "accepted", "rejected"] | None, Query()] = "received",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> IntakeList:
+    with sessions_of(request)() as session:
+        return IntakeList(requests=[_intake_out(i, private=True)
+                                    for i in store.list_intake(session, status=status, limit=limit)])
+
+
+@router.post("/v1/takeitdown/requests/{intake_id}/decision", response_model=IntakeOut,
+             summary="Accept (hashes go into a bank, so copies are caught) or reject a request")
+def decide(intake_id: NoticeId, body: DecisionIn, request: Request, principal: Manager) -> IntakeOut:
+    from takeback.store.models import utcnow
+    from takeback.web.storage import BankExists, NewSignal
+
+    state = app_state(request)
+    with sessions_of(request)() as session:
+        info = store.get_intake(session, intake_id)
+    if info is None:
+        raise ApiError(404, "unknown_request", f"no request {intake_id}")
+    if info.status != "received":
+        raise ApiError(409, "invalid_transition", f"request {intake_id} was already {info.status}")
+    bank_id, added = None, 0
+    if body.accept and info.signals:
+        bank = state.store.bank_by_name(body.bank)
+        created = False
+        if bank is None:
+            try:
+                bank = state.store.create_bank(body.bank, "TAKE IT DOWN requests (hashes of reported media)",
+                                               grant_to=None if principal.is_admin else principal.client_id)
+                created = True  # granted to this key just now (the request's principal predates the grant)
+            except BankExists:
+                bank = state.store.bank_by_name(body.bank)
+            state.changed()
+        if bank is None or not (created or principal.may_use(bank.id)):
+            raise ApiError(403, "forbidden_bank", f"this key is not granted bank {body.bank!r}")
+        result = state.store.add_signals(bank.id, [NewSignal(t, v, None, f"takeitdown {info.reference}")
+                                                   for t, v in info.signals])
+        bank_id, added = bank.id, len(result.added)
+    with sessions_of(request).begin() as session:
+        try:
+            decided = store.decide_intake(session, intake_id, "accepted" if body.accept else "rejected",
+                                          at=utcnow(), note=body.note or None, bank_id=bank_id, signals_added=added)
+        except _HANDLED as exc:
+            raise _refusal(exc) from None
+        return _intake_out(decided, private=True)
