@@ -34,6 +34,7 @@ async def probe_effect(ctx: JobContext, payload: dict[str, Any]) -> None:
 
     def effect() -> None:
         with ctx.sessions.begin() as session:
+            session.execute(text(PROBE_TABLE))
             if claim_effect(session, f"probe:{name}", task=ctx.task):
                 session.execute(text("INSERT INTO probe_effects (name, pid) VALUES (:n, :p)"), {"n": name, "p": pid})
 

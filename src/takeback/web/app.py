@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from takeback import __version__
 from takeback.config import Settings
 from takeback.discover.urlguard import Resolver, system_resolver
+from takeback.jobs import ServerJobs
 from takeback.store import errors as store_errors
 from takeback.web import errors
 from takeback.web.api import banks, cases, clients, health, match, notices, petitions, scans, webhooks
@@ -32,7 +33,6 @@ from takeback.web.matcher import Matcher
 from takeback.web.schemas import ErrorEnvelope
 from takeback.web.state import AppState
 from takeback.web.storage import Store
-from takeback.web.webhooks import WebhookDispatcher
 
 log = logging.getLogger("takeback.web")
 
@@ -134,8 +134,8 @@ def create_app(
         readers = make_sessions(engine, read_only=True)  # the matcher only reads; on SQLite it then never waits
         active = await run_in_threadpool(Matcher.open, readers, settings) if own_matcher else matcher
         store = Store(session_factory, active.apply, settings.default_rate_limit)
-        dispatcher = WebhookDispatcher(
-            settings,
+        jobs = await ServerJobs.start(settings, engine, session_factory)  # background work (docs/jobs.md)
+        dispatcher = jobs.webhook_dispatcher(
             recorder=store.recorder(),
             resolver=webhook_resolver or system_resolver,
             transport=webhook_transport,
@@ -150,6 +150,7 @@ def create_app(
             yield
         finally:
             await dispatcher.stop()
+            await jobs.stop()
             if own_matcher:
                 await run_in_threadpool(active.close)
             engine.dispose()
