@@ -233,7 +233,7 @@ def hash_command(
         typer.Option(
             "--ray",
             help="Hash on a Ray cluster (HOST:PORT, or 'local') instead of this device's cores: for an organisation's "
-            "own backlog on storage every node reads, never for a person's private media. Needs takeback[scale].",
+            "own backlog on storage every node reads, never for a person's private media. Needs the 'scale' extra.",
         ),
     ] = None,
 ) -> None:
