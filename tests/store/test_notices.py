@@ -144,3 +144,28 @@ def test_relinked_forgery_is_caught(sessions: sessionmaker[Session]) -> None:
                         {"p": '{"n":42}', "h": forged, "c": case_id})
         check = store.verify_evidence(session, case_id)
         assert not check.ok and check.first_bad_position == 3 and "link" in check.reason
+
+
+def test_finding_parties_and_intake(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        _, finding_id = _case_with_finding(session)
+        host = store.upsert_party(session, "host", "host:x", "Host", email="a@h.example")
+        registrar = store.upsert_party(session, "registrar", "registrar:x", "Reg")
+        store.link_finding_party(session, finding_id, host.id, "host", at=T0)
+        store.link_finding_party(session, finding_id, registrar.id, "registrar", at=T0 + timedelta(seconds=1))
+        store.link_finding_party(session, finding_id, host.id, "host", at=T0 + timedelta(seconds=2))  # refresh
+        assert [p.id for p in store.finding_parties(session, finding_id)] == [registrar.id, host.id]
+        with pytest.raises(store.InvalidInput):
+            store.link_finding_party(session, 10**9, host.id, "host")
+
+        intake = store.create_intake(session, "TID-abc", {"k": "v"}, [("pdq", "0" * 64)], received_at=T0,
+                                     due_at=T0 + timedelta(hours=48))
+        assert intake.status == "received" and intake.signals == [("pdq", "0" * 64)]
+        assert store.get_intake_by_reference(session, "TID-abc") == intake
+        assert store.get_intake_by_reference(session, "x" * 100) is None
+        decided = store.decide_intake(session, intake.id, "accepted", at=T0 + timedelta(hours=1), signals_added=1)
+        assert decided.status == "accepted" and decided.decided_at == T0 + timedelta(hours=1)
+        with pytest.raises(store.InvalidTransition):
+            store.decide_intake(session, intake.id, "rejected", at=T0)
+        assert store.list_intake(session, status="received") == []
+        assert [i.id for i in store.list_intake(session, status="accepted")] == [intake.id]
