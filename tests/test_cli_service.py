@@ -7,6 +7,7 @@ do not depend on each other's order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -88,9 +89,9 @@ class Served:
                 self.process.wait()
 
 
-def start_server(data_dir: Path) -> Served:
+def start_server(data_dir: Path, *extra: str, env_extra: dict[str, str] | None = None) -> Served:
     port = free_port()
-    env = dict(os.environ, TAKEBACK_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TAKEBACK_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **(env_extra or {}))
     env.pop("TAKEBACK_DATABASE_URL", None)
     process = subprocess.Popen(
         [
@@ -103,6 +104,7 @@ def start_server(data_dir: Path) -> Served:
             "--port",
             str(port),
             "--no-access-log",
+            *extra,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -189,6 +191,30 @@ def test_serve_prints_the_admin_key_only_on_first_start(service: Service) -> Non
         assert health["status"] == "ok"
     finally:
         again.stop()
+
+
+def test_serve_with_two_worker_processes(tmp_path: Path) -> None:
+    """`--workers 2`: two processes share the port; whichever one a request reaches sees the bank changes."""
+    served = start_server(tmp_path / "data", "--workers", "2", env_extra={"TAKEBACK_INDEX_SYNC_INTERVAL_S": "0.02"})
+    try:
+        [key] = KEY.findall(served.output)
+        headers = {"Authorization": f"Bearer {key}"}
+        value = hashlib.sha256(b"two workers").hexdigest()
+        with httpx.Client(base_url=served.url, headers=headers, trust_env=False) as http:
+            assert http.post("/v1/banks", json={"name": "b"}).status_code == 201
+            added = http.post("/v1/banks/b/signals", json={"signals": [{"signal_type": "pdq", "value": value}]})
+            assert added.status_code == 201, added.text
+        deadline = time.monotonic() + 30
+        agreeing = 0
+        while agreeing < 20:  # 20 fresh connections in a row (each may reach either process) all find it
+            assert time.monotonic() < deadline, served.output
+            with httpx.Client(base_url=served.url, headers=headers, trust_env=False) as fresh:
+                found = fresh.post("/v1/match", json={"signal_type": "pdq", "value": value}).json()["matches"]
+            agreeing = agreeing + 1 if found else 0
+        started = set(re.findall(r"Started server process \[(\d+)\]", served.output))
+        assert len(started) == 2, served.output
+    finally:
+        served.stop()
 
 
 def test_serve_says_why_it_cannot_start(tmp_path: Path) -> None:

@@ -240,6 +240,14 @@ def serve_command(
         Path | None, typer.Option("--data-dir", help="Database and index snapshots (default TAKEBACK_DATA_DIR).")
     ] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64,
+            help="Server processes sharing the port. Each holds its own copy of the index (memory × N) and follows "
+            "the others' bank changes through the database within TAKEBACK_INDEX_SYNC_INTERVAL_S.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the match service (HTTP API under /v1, docs at /docs). Prints the admin key on first start."""
     import uvicorn
@@ -272,8 +280,15 @@ def serve_command(
             f"  {key}",
             flush=True,
         )
-    app = create_app(settings, freeze_heap=True)
     print(f"takeback: serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
+    if workers > 1:
+        # Worker processes build their app from TAKEBACK_* variables: hand them this command's choices that way.
+        os.environ.update({"TAKEBACK_HOST": settings.host, "TAKEBACK_PORT": str(settings.port),
+                           "TAKEBACK_DATA_DIR": str(settings.data_dir)})
+        uvicorn.run("takeback.web.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=workers, access_log=access_log, log_level="info")
+        return
+    app = create_app(settings, freeze_heap=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="info")
 
 

@@ -112,3 +112,32 @@ def test_snapshot_restores_everything(tmp_path: Path) -> None:
     assert sequence == 42
     assert restored.match(queries) == index.match(queries)
     assert SignalIndex.load(tmp_path / "nothing-here") is None
+
+
+def test_concurrent_snapshots_into_one_directory_leave_a_loadable_one(tmp_path: Path) -> None:
+    """Several server processes share a data directory: their snapshots may be written at the same moment."""
+    import threading
+
+    index = SignalIndex()
+    index.add([IndexedSignal(i + 1, 1, "pdq", f"{i:064x}") for i in range(50)])
+    target = tmp_path / "index"
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def save(marker: int) -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                index.save(target, {"signal_id": marker})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    loaded = SignalIndex.load(target)
+    assert loaded is not None and len(loaded[0]) == 50 and loaded[1]["signal_id"] in range(4)  # type: ignore[index]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # no scratch directories left behind

@@ -6,8 +6,10 @@ reference, so a match running during an update sees the index either before or a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import tempfile
 import threading
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -200,8 +202,9 @@ class SignalIndex:
     def save(self, directory: Path, sequence: int | dict[str, int]) -> None:
         """Write a snapshot that `load` restores; `sequence` says which store changes it already contains
         (opaque here: an int or a small dict of ints, returned by `load` as given)."""
-        tmp = directory.with_name(directory.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+        # Unique scratch names: several server processes may snapshot into the same directory at once.
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp-", dir=directory.parent))
         with self._lock:
             self._pdq.save(tmp / "pdq")
             self._frames.save(tmp / "frames")
@@ -213,12 +216,14 @@ class SignalIndex:
                 "exact": [[sid, key[0], key[1], self._exact[key][sid]] for sid, key in self._exact_key.items()],
             }
         (tmp / "meta.json").write_text(json.dumps(meta))
-        old = directory.with_name(directory.name + ".old")
-        if directory.exists():
+        old = directory.with_name(f"{directory.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+        with contextlib.suppress(FileNotFoundError):  # another process may have moved it first
             directory.rename(old)
-        tmp.rename(directory)
-        if old.exists():
-            shutil.rmtree(old)
+        try:
+            tmp.rename(directory)
+        except OSError:  # another process put its snapshot there in between: that one is as good
+            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(
