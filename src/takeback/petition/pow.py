@@ -22,7 +22,6 @@ import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass
-from urllib.parse import parse_qsl
 
 ALGORITHM = "SHA-256"
 _MAX_PAYLOAD = 2000
@@ -115,7 +114,7 @@ def verify_solution(key: bytes, payload: str, petition_id: int, *, now: float | 
     assert isinstance(challenge, str) and isinstance(salt, str) and isinstance(signature, str)
     if not hmac.compare_digest(_sign(key, challenge), signature):
         raise PowError("invalid_pow", "the anti-bot check was not issued by this server")
-    params = dict(parse_qsl(salt.partition("?")[2]))
+    params = dict(item.partition("=")[::2] for item in salt.partition("?")[2].split("&") if item)
     try:
         expires, for_petition = int(params["expires"]), int(params["petition"])
     except (KeyError, ValueError):

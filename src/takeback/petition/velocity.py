@@ -11,6 +11,7 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 WINDOW_S = 60.0
 
@@ -25,6 +26,7 @@ class TooFast(Exception):
         self.retry_after = retry_after
 
 
+@lru_cache(maxsize=65_536)
 def network_of(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) network of an address, as text; an IPv4-mapped IPv6 address counts as IPv4.
     Unparsable input (a test client, a Unix socket) becomes ``"unknown"``."""

@@ -172,6 +172,7 @@ def create_app(
     app.include_router(dashboard_inbox.public)
     app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(petitions.SignFastPath)  # the petition's burst path, before routing (see its docstring)
     _declare_security(app)
     return app
 
