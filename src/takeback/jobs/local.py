@@ -169,17 +169,14 @@ class LocalBackend:
 
     # --- running it --------------------------------------------------------------------------------------------------
     def _due(self, now: float, queues: Sequence[str] | None) -> list[_Job]:
-        return sorted(
-            (
-                j
-                for j in self._jobs.values()
-                if j.status == "todo"
-                and j.run_at <= now
-                and (not queues or j.queue in queues)
-                and not any(o.status == "doing" and o.key is not None and o.key == j.key for o in self._jobs.values())
-            ),
-            key=lambda j: (j.run_at, j.id),
-        )
+        """Waiting jobs whose time has come, oldest first, leaving out keys that are running right now."""
+        running = {j.key for j in self._jobs.values() if j.status == "doing" and j.key is not None}
+        due = [
+            j
+            for j in self._jobs.values()
+            if j.status == "todo" and j.run_at <= now and (not queues or j.queue in queues) and j.key not in running
+        ]
+        return sorted(due, key=lambda j: (j.run_at, j.id))
 
     async def run_due(self, now: float | None = None, *, queues: Sequence[str] | None = None) -> int:
         """Run, one after another, every job due at ``now`` — including follow-ups they enqueue without delay —
