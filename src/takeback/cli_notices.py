@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from takeback import config, store
 from takeback.takedown import service
 from takeback.takedown.directory import DirectoryError, load_directory
-from takeback.takedown.dossier import export_case, render_html
+from takeback.takedown.dossier import export_case, render_html, render_pdf
 from takeback.takedown.notices import BASES, DISCLAIMER, EXPLANATIONS, NOTICE_TYPES, NoticeError
 from takeback.takedown.parties import resolve_parties
 from takeback.takedown.rdap import RdapClient
@@ -381,22 +381,27 @@ def verify_command(
 @evidence_app.command("export")
 def evidence_export_command(
     case: int,
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.json or .html).")],
-    fmt: Annotated[str | None, typer.Option("--format", help="json or html (default: from the file name).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.json, .html or .pdf).")],
+    fmt: Annotated[str | None, typer.Option("--format", help="json, html or pdf (default: from the file name).")
+                   ] = None,
 ) -> None:
     """The case dossier: timeline, findings, notices with their text, responses, time-to-removal statistics."""
     _settings, factory = _open()
-    kind = fmt or ("html" if output.suffix.lower() in (".html", ".htm") else "json")
-    if kind not in ("json", "html"):
-        raise _fail("--format must be json or html")
+    suffix = output.suffix.lower().lstrip(".")
+    kind = fmt or {"htm": "html", "html": "html", "pdf": "pdf"}.get(suffix, "json")
+    if kind not in ("json", "html", "pdf"):
+        raise _fail("--format must be json, html or pdf")
     try:
         with factory() as session:
             dossier = export_case(session, case)
     except Exception as exc:  # UnknownCaseError
         raise _fail(str(exc)) from None
-    text = render_html(dossier) if kind == "html" else json.dumps(dossier, indent=2, sort_keys=True)
+    if kind == "pdf":
+        data = render_pdf(dossier)
+    else:
+        data = (render_html(dossier) if kind == "html" else json.dumps(dossier, indent=2, sort_keys=True)).encode()
     try:
-        output.write_text(text, "utf-8")
+        output.write_bytes(data)
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc}", EXIT_WRITE_FAILED) from None
     console.print(f"wrote {output} ({kind}); evidence {'verifies' if dossier['evidence']['verified'] else 'BROKEN'},"

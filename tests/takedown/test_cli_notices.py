@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pypdf
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -76,6 +77,11 @@ def test_draft_send_track_verify(env: dict[str, int], smtp_server: SmtpServer, t
     assert code == 0 and "verifies" in out and "The log verifies" in html.read_text()
     code, _ = run("evidence", "export", str(env["case"]), "-o", str(tmp_path / "d.json"))
     assert json.loads((tmp_path / "d.json").read_text())["evidence"]["head"] == head
+    code, out = run("evidence", "export", str(env["case"]), "-o", str(tmp_path / "d.pdf"))
+    pdf = pypdf.PdfReader(tmp_path / "d.pdf", strict=True)
+    pdf_text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert code == 0 and "TAKEDOWN DOSSIER" in pdf_text and "https://bad.example/1.jpg" in pdf_text
+    assert head[:40] in pdf_text
     code, out = run("evidence", "export", str(env["case"]), "-o", str(tmp_path / "missing" / "d.json"))
     assert code == 3
 

@@ -3,8 +3,11 @@ real SMTP server (202 queued when it is down), state changes, escalation, eviden
 
 from __future__ import annotations
 
+import io
 import socket
 from typing import Any
+
+import pypdf
 
 from takeback import store
 from tests.smtp import SmtpServer
@@ -91,6 +94,9 @@ def test_notice_flow_over_the_api(start: Any, smtp_server: SmtpServer) -> None:
     page = api.get(f"/v1/cases/{ids['case']}/evidence", params={"format": "html"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "The log verifies" in page.text
+    pdf = api.get(f"/v1/cases/{ids['case']}/evidence", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert "TAKEDOWN DOSSIER" in pypdf.PdfReader(io.BytesIO(pdf.content), strict=True).pages[0].extract_text()
     wrong_head = api.get(f"/v1/cases/{ids['case']}/evidence/verify", params={"head": "0" * 64}).json()
     assert not wrong_head["ok"]
 

@@ -1,12 +1,13 @@
 """The case dossier: everything that happened, for the person, a lawyer, a regulator or a court.
 
-JSON (complete, machine-readable) and a self-contained HTML page rendered from the same data: the evidence log with
-its verification result and head hash, the findings, every notice with its full text, events and outcome, and
-time-to-removal statistics.  User text is HTML-escaped (autoescape) in the page.
+JSON (complete, machine-readable), a self-contained HTML page and a plain-text PDF rendered from the same data: the
+evidence log with its verification result and head hash, the findings, every notice with its full text, events and
+outcome, and time-to-removal statistics.  User text is HTML-escaped (autoescape) in the page.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import asdict
 from datetime import datetime
@@ -102,3 +103,42 @@ def export_case(session: Session, case_id: int, *, now: datetime | None = None) 
 
 def render_html(dossier: dict[str, Any]) -> str:
     return _env.get_template("dossier.html.j2").render(d=dossier)
+
+
+def render_text(dossier: dict[str, Any]) -> str:
+    """The dossier as plain text (what the PDF shows)."""
+    ev, stats = dossier["evidence"], dossier["stats"]
+    lines = [
+        f"TAKEDOWN DOSSIER: {dossier['case']['name']} (case {dossier['case']['id']})",
+        f"Generated {dossier['generated_at']}. No media are included, only URLs and hashes.",
+        "",
+        "EVIDENCE LOG: " + (f"verifies ({ev['entries']} entries, SHA-256 chained)" if ev["verified"] else
+                            f"DOES NOT VERIFY: entry {ev['first_bad_position']}: {ev['reason']}"),
+        f"Head hash: {ev['head']}",
+        "",
+        f"Findings: {stats['findings']} ({stats['findings_removed']} removed). Notices: {stats['notices']}.",
+    ]
+    ttr = stats.get("time_to_removal_hours")
+    if ttr:
+        lines.append(f"Time to removal: median {ttr['median']} h, fastest {ttr['min']} h, slowest {ttr['max']} h "
+                     f"({ttr['count']} notices)")
+    lines += ["", "FINDINGS"]
+    for f in dossier["findings"]:
+        lines.append(f"  #{f['id']} {f['status']:<8} {f['kind']:<6} {f['url']}  first seen {f['first_seen_at']}")
+    lines += ["", "NOTICES"]
+    for n in dossier["notices"]:
+        lines += ["", f"Notice {n['id']} - {n['basis']} - {n['state']} - to {n['recipient'] or n['web_form'] or '-'}",
+                  f"  sent {n['sent_at'] or '-'}, due {n['due_at'] or '-'}, closed {n['closed_at'] or '-'}"]
+        lines += [f"  {e['at']}  {e['kind']}  {json.dumps(e['detail'], sort_keys=True)}" for e in n["events"]]
+        lines += ["", "  " + n["subject"], "", *("  | " + line for line in n["body"].splitlines())]
+    lines += ["", "TIMELINE (evidence log)"]
+    for e in ev["log"]:
+        lines += [f"  {e['position']:>4}  {e['at']}  {e['kind']}  sha256 {e['hash']}",
+                  f"        {json.dumps(e['payload'], sort_keys=True, ensure_ascii=False)}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_pdf(dossier: dict[str, Any]) -> bytes:
+    from takeback.takedown.pdf import text_to_pdf
+
+    return text_to_pdf(render_text(dossier), title=f"takeback dossier - case {dossier['case']['id']}")

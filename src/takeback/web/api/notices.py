@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from takeback import store
 from takeback.takedown import service
 from takeback.takedown.directory import DirectoryError, load_directory
-from takeback.takedown.dossier import export_case, render_html
+from takeback.takedown.dossier import export_case, render_html, render_pdf
 from takeback.takedown.notices import BASES, DISCLAIMER, EXPLANATIONS, NOTICE_TYPES, IncompleteNotice, InvalidNotice
 from takeback.web.api.cases import check_case, sessions_of
 from takeback.web.auth import app_state, require
@@ -298,16 +298,19 @@ def verify(
 
 
 @router.get("/v1/cases/{case_id}/evidence", summary="The case dossier: evidence log, findings, notices, statistics",
-            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+            responses={200: {"content": {"application/json": {}, "text/html": {}, "application/pdf": {}}}})
 def dossier(
     case_id: CaseId, request: Request, principal: Manager,
-    format: Annotated[Literal["json", "html"], Query()] = "json",
+    format: Annotated[Literal["json", "html", "pdf"], Query()] = "json",
 ) -> Any:
     with sessions_of(request)() as session:
         check_case(session, principal, case_id)
         data = export_case(session, case_id)
     if format == "html":
         return HTMLResponse(render_html(data))
+    if format == "pdf":
+        return Response(render_pdf(data), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="dossier-case-{case_id}.pdf"'})
     return JSONResponse(data)
 
 
