@@ -334,3 +334,44 @@ def test_take_it_down_inbox(start: object, smtp_server: object) -> None:
 def test_inbox_form_is_off_unless_enabled(server: Server, http: TestClient) -> None:
     assert http.get("/takedown-request").status_code == 404
     assert http.post("/takedown-request", data={"csrf_token": "x"}).status_code == 404
+
+
+def test_notice_drafted_sent_and_marked_from_the_dashboard(start: object, smtp_server: object) -> None:
+    from tests.smtp import SmtpServer
+
+    assert isinstance(smtp_server, SmtpServer)
+    server = start(**smtp_server.settings(smtp_from="notices@takeback.test"))  # type: ignore[operator]
+    http = server.http
+    make_user(server, "p@example.org")
+    sign_in(http, "p@example.org")
+    case_id = new_case(http, "notices")
+    with server.state.store.sessions() as session:
+        finding, _ = store.record_finding(session, case_id, "https://tube.example/v/1", "media",
+                                          evidence={"distance": 4})
+        session.commit()
+    page = http.get(f"/app/cases/{case_id}/notices/")
+    assert page.status_code == 200 and "tube.example/v/1" in page.text
+    form = {"csrf_token": csrf(page), "finding": str(finding.id), "basis": "takeitdown",
+            "recipient": "abuse@tube.example", "sender_name": "Jane Doe", "sender_email": "jane@example.org"}
+    incomplete = http.post(f"/app/cases/{case_id}/notices/", data=form)
+    assert incomplete.status_code == 400
+    assert "signature" in incomplete.text and "not consensual" in incomplete.text and "§3(a)(1)(B)" in incomplete.text
+    drafted = http.post(f"/app/cases/{case_id}/notices/", data={**form, "signature": "Jane Doe",
+                                                                "good_faith_not_consensual": "yes"},
+                        follow_redirects=False)
+    assert drafted.status_code == 303, drafted.text
+    notice_page = http.get(drafted.headers["location"])
+    assert "48" in notice_page.text and "https://tube.example/v/1" in notice_page.text
+    sent = http.post(drafted.headers["location"] + "/send", data={"csrf_token": csrf(notice_page)})
+    assert sent.status_code == 200 and "Sent." in sent.text
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["abuse@tube.example"] and "https://tube.example/v/1" in mail.message.as_string()
+    marked = http.post(drafted.headers["location"] + "/mark", data={"csrf_token": csrf(sent), "state": "removed",
+                                                                    "note": "gone"}, follow_redirects=False)
+    assert marked.status_code == 303
+    assert "removed" in http.get(drafted.headers["location"]).text
+
+    stranger = make_user(server, "stranger@example.org")
+    assert stranger
+    sign_in(http, "stranger@example.org")
+    assert http.get(drafted.headers["location"]).status_code == 404

@@ -27,6 +27,7 @@ from takeback.web import errors
 from takeback.web.api import banks, cases, clients, health, match, notices, petitions, scans, webhooks
 from takeback.web.auth import SECURITY_SCHEMES
 from takeback.web.dashboard import inbox as dashboard_inbox
+from takeback.web.dashboard import notices as dashboard_notices
 from takeback.web.dashboard import operator as dashboard_operator
 from takeback.web.dashboard import pages as dashboard_pages
 from takeback.web.matcher import Matcher
@@ -169,6 +170,7 @@ def create_app(
     app.include_router(dashboard_pages.router)
     app.include_router(dashboard_operator.router)
     app.include_router(dashboard_inbox.router)
+    app.include_router(dashboard_notices.router)
     app.include_router(dashboard_inbox.public)
     app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
