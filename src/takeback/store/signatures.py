@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,7 +159,10 @@ def add_signatures(session: Session, items: Sequence[NewSignature]) -> list[Sign
             }
             for i in fresh
         ]
-        inserted = {(p, k): id_ for id_, p, k in session.execute(stmt, rows)}
+        if dialect(session) == "sqlite":
+            inserted = _insert_sqlite(session, rows)
+        else:
+            inserted = {(p, k): id_ for id_, p, k in session.execute(stmt, rows)}
         deltas: dict[tuple[int, str, str], tuple[int, int]] = {}
         missing: list[int] = []
         for i, row in zip(fresh, rows, strict=True):
@@ -180,6 +184,38 @@ def add_signatures(session: Session, items: Sequence[NewSignature]) -> list[Sign
             outcome = SignOutcome(outcome.signature_id, outcome.status, False, retry or outcome.retry, outcome.email)
         result.append(outcome)
     return result
+
+
+_COLUMNS = (
+    "petition_id", "email", "email_key", "name", "country", "postcode", "comment", "consent_updates",
+    "consent_public", "status", "idempotency_key", "network", "created_at",
+)  # fmt: skip
+_SQLITE_INSERT = (
+    f"INSERT INTO signatures ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+
+
+def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """The batch insert on SQLite as one plain ``executemany`` (about 5x less CPU than the generic path, which
+    matters at thousands of signatures per second).  The transaction began with BEGIN IMMEDIATE, so this is the
+    only writer until it commits, and the new rows are exactly those with an id above the largest before; ids only
+    grow (AUTOINCREMENT).  Timestamps are written in the format SQLAlchemy's SQLite DateTime reads back."""
+    connection = session.connection()
+    before = connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM signatures").scalar_one()
+    params = [
+        tuple(
+            _sqlite_time(row[c]) if c == "created_at" else int(row[c]) if c.startswith("consent_") else row[c]
+            for c in _COLUMNS
+        )
+        for row in rows
+    ]
+    connection.exec_driver_sql(_SQLITE_INSERT, params)  # type: ignore[arg-type]
+    new = connection.exec_driver_sql("SELECT id, petition_id, email_key FROM signatures WHERE id > ?", (before,)).all()
+    return {(p, k): id_ for id_, p, k in new}
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _existing(session: Session, items: Sequence[NewSignature], indexes: list[int]) -> dict[int, SignOutcome]:
