@@ -177,9 +177,17 @@ def check_name(what: str, value: str) -> str:
 def check_key(key: str | None) -> str | None:
     if key is None:
         return None
-    if not isinstance(key, str) or not key or len(key) > KEY_MAX or "\x00" in key:
-        raise InvalidPayload(f"job key must be 1-{KEY_MAX} characters without NUL")
+    if not isinstance(key, str) or not key or len(key) > KEY_MAX or "\x00" in key or not _encodable(key):
+        raise InvalidPayload(f"job key must be 1-{KEY_MAX} characters of valid Unicode without NUL")
     return key
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -192,12 +200,26 @@ def check_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
         text = json.dumps(dict(payload), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"job payload is not JSON: {exc}") from None
-    if "\\u0000" in text:
+    if "\\u0000" in text and _has_nul(payload):  # PostgreSQL's jsonb cannot hold NUL
         raise InvalidPayload("job payload contains NUL characters")
-    if len(text.encode("utf-8")) > PAYLOAD_MAX_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidPayload("job payload contains text that is not valid Unicode (lone surrogates)") from None
+    if size > PAYLOAD_MAX_BYTES:
         raise InvalidPayload(f"job payload is larger than {PAYLOAD_MAX_BYTES} bytes")
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def check_cron(expression: str) -> str:
