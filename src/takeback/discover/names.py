@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Levenshtein
 
-from takeback.discover.domains import InvalidDomain, split_domain
+from takeback.discover.domains import DomainParts, InvalidDomain, split_domain
 from takeback.discover.variants import (
     Folded,
     NameForm,
@@ -59,6 +59,8 @@ __all__ = [
     "InvalidName",
     "NameHit",
     "NameMatcher",
+    "PreparedDomain",
+    "prepare_domain",
     "typo_budget",
 ]
 
@@ -140,6 +142,50 @@ def _bounded(text: str, start: int, end: int) -> bool:
     return left and right
 
 
+class _Haystack:
+    """One text folded once for every name and every case matched against it (a feed's domain meets many)."""
+
+    __slots__ = ("_compact", "_conf", "plain", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.plain = fold(text)
+        self._conf: Folded | None = None
+        self._compact: tuple[list[int], str] | None = None
+
+    @property
+    def conf(self) -> Folded:
+        if self._conf is None:
+            self._conf = fold_confusable(self.text)
+        return self._conf
+
+    @property
+    def compact(self) -> tuple[list[int], str]:
+        """The folded text's letters and digits, and the folded index of each (for the typo search)."""
+        if self._compact is None:
+            keep = [i for i, c in enumerate(self.plain.text) if c.isalnum()]
+            self._compact = keep, "".join(self.plain.text[i] for i in keep)
+        return self._compact
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDomain:
+    """A host name split and folded once (``prepare_domain``), to match against several cases' names."""
+
+    parts: DomainParts
+    #: Subdomains and registrable label as one text (``sub.label``), or None when there is no registrable label.
+    haystack: _Haystack | None
+
+
+def prepare_domain(domain: str) -> PreparedDomain:
+    """Split and fold a host name for ``NameMatcher.match_domain``.  Raises ``InvalidDomain``."""
+    parts = split_domain(domain)
+    if not parts.registrable:
+        return PreparedDomain(parts, None)
+    text = f"{parts.subdomain}.{parts.registrable}" if parts.subdomain else parts.registrable
+    return PreparedDomain(parts, _Haystack(text))
+
+
 class NameMatcher:
     """Matches one case's names.  Build once per case (patterns are compiled here), then call ``match_*``."""
 
@@ -192,7 +238,7 @@ class NameMatcher:
         for offset in range(0, max(len(text), 1), _CHUNK - _OVERLAP):
             chunk = text[offset : offset + _CHUNK]
             last = offset + _CHUNK >= len(text)
-            for hit, start in self._match(chunk, where):
+            for hit, start in self._match(_Haystack(chunk), where):
                 # Chunks overlap; each keeps the hits that start in its middle part, so every hit is judged by
                 # one chunk that sees it whole with its neighbours (a chunk's edge may cut a word).
                 if (offset and start < margin) or (not last and start >= len(chunk) - margin):
@@ -200,18 +246,17 @@ class NameMatcher:
                 hits.append(hit)
         return _best(hits, limit)
 
-    def match_domain(self, domain: str, *, threshold: int | None = None) -> list[NameHit]:
+    def match_domain(self, domain: str | PreparedDomain, *, threshold: int | None = None) -> list[NameHit]:
         """Hits in a host name's registrable label and subdomains (never its public suffix); punycode decoded.
 
         Raises ``InvalidDomain`` for something that is not a host name."""
         limit = self.threshold if threshold is None else threshold
-        parts = split_domain(domain)
-        if not parts.registrable:
+        prepared = prepare_domain(domain) if isinstance(domain, str) else domain
+        if prepared.haystack is None:
             return []
-        sub = parts.subdomain
-        text = f"{sub}.{parts.registrable}" if sub else parts.registrable
+        sub, text = prepared.parts.subdomain, prepared.haystack.text
         hits = []
-        for hit, start in self._match(text, "domain"):
+        for hit, start in self._match(prepared.haystack, "domain"):
             end = start + len(hit.matched)
             if sub and start < len(sub) < end < len(text):
                 # From the subdomains into only part of the registrable label: ``mia.khalifa-bank.com`` is the
@@ -245,35 +290,27 @@ class NameMatcher:
 
     # --- matching ------------------------------------------------------------------------------------------------
 
-    def _match(self, text: str, where: str) -> list[tuple[NameHit, int]]:
-        """Every name's best hit in ``text``, with the index in ``text`` where it starts (at most one per name:
+    def _match(self, hay: _Haystack, where: str) -> list[tuple[NameHit, int]]:
+        """Every name's best hit in the text, with the index in the text where it starts (at most one per name:
         exact/separator/leet first, then confusables, then typos)."""
-        plain = fold(text)
-        conf: Folded | None = None
         found: list[tuple[NameHit, int]] = []
         done: set[str] = set()
         for pattern in self._patterns:
-            hit = self._plain_hit(pattern, plain, where)
+            hit = self._plain_hit(pattern, hay.plain, where)
             if hit:
                 found.append(hit)
                 done.add(pattern.name)
         for pattern in self._patterns:
             if pattern.name in done:
                 continue
-            if conf is None:
-                conf = fold_confusable(text)
-            hit = self._conf_hit(pattern, plain, conf, where)
+            hit = self._conf_hit(pattern, hay.conf, where)
             if hit:
                 found.append(hit)
                 done.add(pattern.name)
-        keep: list[int] | None = None
         for pattern in self._patterns:
             if pattern.name in done or not pattern.budget:
                 continue
-            if keep is None:
-                keep = [i for i, c in enumerate(plain.text) if c.isalnum()]
-                compact = "".join(plain.text[i] for i in keep)
-            hit = self._typo_hit(pattern, plain, keep, compact, where)
+            hit = self._typo_hit(pattern, hay, where)
             if hit:
                 found.append(hit)
                 done.add(pattern.name)
@@ -324,7 +361,7 @@ class NameMatcher:
             return "confusable" if skeleton == pattern.conf_compact else "translit"
         return "separator"
 
-    def _conf_hit(self, pattern: _Pattern, plain: Folded, conf: Folded, where: str) -> tuple[NameHit, int] | None:
+    def _conf_hit(self, pattern: _Pattern, conf: Folded, where: str) -> tuple[NameHit, int] | None:
         for m in pattern.conf_re.finditer(conf.text):
             penalty = self._accept(pattern, conf.text, m.start(), m.end())
             if penalty is None:
@@ -335,11 +372,10 @@ class NameMatcher:
             )
         return None
 
-    def _typo_hit(
-        self, pattern: _Pattern, plain: Folded, keep: list[int], compact: str, where: str
-    ) -> tuple[NameHit, int] | None:
-        """The closest window of the text's letters within the name's edit budget (``compact`` is the folded text
-        without separators, ``keep`` the folded index of each of its letters)."""
+    def _typo_hit(self, pattern: _Pattern, hay: _Haystack, where: str) -> tuple[NameHit, int] | None:
+        """The closest window of the text's letters within the name's edit budget."""
+        plain = hay.plain
+        keep, compact = hay.compact
         name = pattern.form.compact
         budget = pattern.budget
         if len(compact) < len(name) - budget:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from takeback.discover.confusables import decode_idn
 from takeback.discover.domains import InvalidDomain
 from takeback.discover.feeds import FeedEntry
-from takeback.discover.names import InvalidName, NameHit, NameMatcher
+from takeback.discover.names import InvalidName, NameHit, NameMatcher, prepare_domain
 from takeback.store import get_case, list_case_names, record_finding
 
 __all__ = [
@@ -81,11 +81,12 @@ def watch(
         if len(seen) >= SEEN_LIMIT:
             seen.clear()
         seen.add(entry.domain)
+        try:
+            prepared = prepare_domain(entry.domain)  # split and folded once for every case
+        except InvalidDomain:
+            continue  # not a host name (a custom reader that did not clean it): skip the entry, never fatal
         for case_id, matcher in matchers.items():
-            try:
-                hits = matcher.match_domain(entry.domain, threshold=threshold)
-            except InvalidDomain:
-                break  # not a host name (a custom reader that did not clean it): skip the entry, never fatal
+            hits = matcher.match_domain(prepared, threshold=threshold)
             if hits:
                 yield WatchHit(case_id, feed, entry, tuple(hits))
 
