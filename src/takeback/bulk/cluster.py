@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,6 +32,7 @@ from types import ModuleType
 
 #: Environment for every Ray process we start or join: never phone home.
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+AUTH_MODE, AUTH_TOKEN = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"
 #: The address that means "start a private Ray on this machine".
 LOCAL = "local"
 #: Default object store for a local Ray: hashes and file lists are small.
@@ -84,13 +86,54 @@ def _quiet_env() -> None:
         os.environ.setdefault(name, value)
 
 
+def token_auth_env() -> dict[str, str]:
+    """Token authentication for a cluster we start: the caller's RAY_AUTH_TOKEN, or a fresh random token.
+
+    Ray listens on the machine's network address (it refuses to bind a head node to loopback), so a cluster we
+    start takes only drivers and workers that hold its token. A token passed in the environment also keeps Ray from
+    writing one to ~/.ray/auth_token.
+    """
+    return {AUTH_MODE: "token", AUTH_TOKEN: os.environ.get(AUTH_TOKEN) or secrets.token_hex(32)}
+
+
+def _reload_auth_settings() -> None:
+    """Make Ray re-read RAY_AUTH_MODE/RAY_AUTH_TOKEN: it caches both on first use, so a process that imported Ray
+    before the variables were set (a test run, a program embedding takeback) would otherwise connect without them.
+
+    Ray's own ``ray.init`` refreshes the same caches this way; on a Ray without token authentication there is
+    nothing to refresh."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    _reload_auth_settings()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def connect(
     address: str, *, num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_MB
 ) -> Iterator[int]:
     """Join the cluster at `address` (or start a private one for ``local``) for the duration; yields its CPU count.
 
-    When this process is already connected (a program embedding takeback), that connection is used and left open.
+    A cluster with token authentication is joined with its token in RAY_AUTH_TOKEN (or ~/.ray/auth_token with
+    RAY_AUTH_MODE=token), as Ray documents. When this process is already connected (a program embedding takeback),
+    that connection is used and left open.
     """
     ray = require_ray()
     _quiet_env()
@@ -98,29 +141,37 @@ def connect(
         yield _cpus(ray)
         return
     temp_dir = None
-    common = {"log_to_driver": False, "logging_level": "WARNING", "include_dashboard": False}
+    common = {"log_to_driver": False, "logging_level": "WARNING"}
     if address == LOCAL:
+        auth = token_auth_env()
         # Ray puts Unix socket paths under its temp dir; they must stay under ~100 characters.
         temp_dir = tempfile.mkdtemp(prefix="tb-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
-        ray.init(
-            address="local",
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            object_store_memory=object_store_mb * 2**20,
-            _temp_dir=temp_dir,
-            **common,
-        )
     else:
+        auth = {AUTH_MODE: "token"} if os.environ.get(AUTH_TOKEN) and not os.environ.get(AUTH_MODE) else {}
         probe(address)
+    with _environ(auth):
         try:
-            ray.init(address=address.strip(), **{k: v for k, v in common.items() if k != "include_dashboard"})
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+            if temp_dir is not None:
+                ray.init(
+                    address="local",
+                    num_cpus=num_cpus or os.cpu_count() or 1,
+                    object_store_memory=object_store_mb * 2**20,
+                    include_dashboard=False,
+                    _temp_dir=temp_dir,
+                    **common,
+                )
+            else:
+                ray.init(address=address.strip(), **common)
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
             raise RayUnavailable(f"cannot join the Ray cluster at {address}: {exc}") from None
-    try:
-        yield _cpus(ray)
-    finally:
-        ray.shutdown()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
+        try:
+            yield _cpus(ray)
+        finally:
+            ray.shutdown()
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _cpus(ray: ModuleType) -> int:
@@ -132,15 +183,32 @@ def _cpus(ray: ModuleType) -> int:
 
 @dataclass
 class HeadNode:
-    """A ``ray start --head --block`` process; `address` is its GCS address (HOST:PORT)."""
+    """A ``ray start --head --block`` process; `address` is its GCS address (HOST:PORT).
+
+    The node requires token authentication; `auth` holds the RAY_AUTH_MODE/RAY_AUTH_TOKEN variables a driver needs.
+    While the node runs they are also set in this process's environment, so `connect(head.address)` here just works
+    (and a `takeback` subprocess started from here inherits them); `stop` restores the previous values.
+    """
 
     process: subprocess.Popen[str]
     address: str
     temp_dir: Path
+    auth: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    _saved: dict[str, str | None] = field(default_factory=dict)
+
+    def _export_auth(self) -> None:
+        self._saved = {name: os.environ.get(name) for name in self.auth}
+        os.environ.update(self.auth)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """SIGTERM the `ray start` process: Ray drains and stops that node's processes, then it exits."""
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved = {}
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -191,9 +259,10 @@ def start_head(num_cpus: int, *, object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
         f"--temp-dir={temp_dir}",
         "--disable-usage-stats",
     ]
-    env = dict(os.environ, **RAY_ENV, PYTHONUNBUFFERED="1")
+    auth = token_auth_env()
+    env = dict(os.environ, **RAY_ENV, **auth, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
-    head = HeadNode(process, "", temp_dir)
+    head = HeadNode(process, "", temp_dir, auth)
     ready = threading.Event()
 
     def read() -> None:
@@ -214,4 +283,5 @@ def start_head(num_cpus: int, *, object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
     except OSError:
         head.stop()
         raise RayUnavailable(f"ray start wrote no {address_file}") from None
+    head._export_auth()
     return head
