@@ -262,3 +262,105 @@ async def test_same_key_never_runs_twice_at_once(sessions: Any, tmp_path: Path) 
     stop.set()
     await asyncio.wait_for(runner, timeout=10)
     assert most == 1
+
+
+async def test_two_server_processes_on_postgresql_never_run_one_key_at_once(pg_url: str, tmp_path: Path) -> None:
+    """Each `takeback serve` on a shared PostgreSQL has its own in-memory queue; an advisory lock on the key makes
+    the second run of a key wait for the first (which then finds its work done)."""
+    engine = make_engine(pg_url)
+    sessions = session_factory(engine)
+    events: list[str] = []
+    gate = asyncio.Event()
+    first_inside = asyncio.Event()
+
+    def spec(name: str) -> TaskSpec:
+        async def run(ctx: JobContext, payload: dict[str, Any]) -> None:
+            events.append(f"{name} start")
+            if name == "A":
+                first_inside.set()
+                await gate.wait()
+            events.append(f"{name} end")
+
+        return TaskSpec("probe.slow", run)
+
+    backends = []
+    for name in ("A", "B"):
+        tasks = TaskSet()
+        tasks.add(spec(name))
+        backends.append(LocalBackend(Settings(data_dir=tmp_path), sessions, tasks))
+    try:
+        for b in backends:
+            await b.enqueue("probe.slow", key="notice-send:1")
+        run_a = asyncio.create_task(backends[0].run_due())
+        await asyncio.wait_for(first_inside.wait(), timeout=10)
+        run_b = asyncio.create_task(backends[1].run_due())
+
+        def b_waits() -> bool:
+            with engine.connect() as connection:
+                query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                return bool(connection.execute(text(query)).scalar_one())
+
+        for _ in range(500):  # until B's run is queued on the lock A holds
+            if await asyncio.to_thread(b_waits):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("B never waited for the key")
+        assert events == ["A start"] and not run_b.done()
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(run_a, run_b), timeout=10)
+        assert events == ["A start", "A end", "B start", "B end"]
+    finally:
+        engine.dispose()
+
+
+async def test_a_stopped_wait_for_a_key_leaves_no_lock_behind(pg_url: str, tmp_path: Path) -> None:
+    """A process stopping while its job waits for a key another process holds gives up the wait (within one lock
+    slice), keeps the job due, and leaves no advisory lock on any pooled connection."""
+    engine = make_engine(pg_url)
+    sessions = session_factory(engine)
+    gate, inside = asyncio.Event(), asyncio.Event()
+    ran: list[str] = []
+
+    def spec(name: str) -> TaskSpec:
+        async def run(ctx: JobContext, payload: dict[str, Any]) -> None:
+            ran.append(name)
+            inside.set()
+            await gate.wait()
+
+        return TaskSpec("probe.slow", run)
+
+    backends = []
+    for name in ("A", "B"):
+        tasks = TaskSet()
+        tasks.add(spec(name))
+        backends.append(LocalBackend(Settings(data_dir=tmp_path), sessions, tasks))
+
+    def locks(granted: bool) -> int:
+        with engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = :g"
+            return int(connection.execute(text(query), {"g": granted}).scalar_one())
+
+    try:
+        for b in backends:
+            await b.enqueue("probe.slow", key="notice-send:2")
+        run_a = asyncio.create_task(backends[0].run_due())
+        await asyncio.wait_for(inside.wait(), timeout=10)
+        run_b = asyncio.create_task(backends[1].run_due())
+        for _ in range(500):
+            if await asyncio.to_thread(locks, False):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("B never waited for the key")
+        run_b.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run_b, timeout=10)
+        assert [j.status for j in await backends[1].list_jobs()] == ["todo"]  # still due, never ran
+        assert await asyncio.to_thread(locks, False) == 0
+        gate.set()
+        await asyncio.wait_for(run_a, timeout=10)
+        assert ran == ["A"]
+        assert await asyncio.to_thread(locks, True) == 0  # A gave its lock back too
+    finally:
+        engine.dispose()

@@ -16,13 +16,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 
 from takeback.jobs.errors import NotRetryable, TaskUnavailable, UnknownJob
 from takeback.jobs.spec import (
@@ -42,6 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("takeback.jobs.local")
 
+#: First half of the advisory-lock id of job keys (the second is the key's hash).
+_LOCK_NAMESPACE = 0x6A6F6273  # "jobs"
+#: Longest single wait for a key's advisory lock before checking whether the job is being stopped.
+_LOCK_SLICE_MS = 500
 #: Finished jobs remembered for ``list_jobs``.
 HISTORY = 1000
 #: Longest the worker loop sleeps without looking at the clock (schedules, delayed jobs).
@@ -247,10 +254,17 @@ class LocalBackend:
         spec = self.tasks.get(job.task)
         job.status = "doing"
         ctx = JobContext(self.settings, self.sessions, job.id, job.task, job.key, job.attempts, self.enqueue)
+        finished = False
         try:
-            await spec.run(ctx, dict(job.payload))
+            async with self._exclusive(job.key):
+                await spec.run(ctx, dict(job.payload))
+                finished = True
         except asyncio.CancelledError:
-            job.status = "todo"  # the process is stopping; the store still says what is due
+            if finished:  # stopped while giving the key's lock back: the work itself is done
+                job.attempts += 1
+                job.status, job.error = "succeeded", None
+            else:
+                job.status = "todo"  # the process is stopping; the store still says what is due
             raise
         except Exception as exc:
             job.attempts += 1
@@ -263,6 +277,66 @@ class LocalBackend:
             return
         job.attempts += 1  # runs that ended, as procrastinate counts them
         job.status, job.error = "succeeded", None
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, key: str | None) -> AsyncIterator[None]:
+        """On PostgreSQL, hold an advisory lock on the job's key while it runs, so that several ``takeback serve``
+        processes sharing the database (each with its own in-memory queue) never run the same key at once: the
+        second waits, then finds the work done.  SQLite has one server process, so the in-process rule is enough.
+
+        The wait happens in a thread in slices of ``_LOCK_SLICE_MS`` (``lock_timeout``), so a stopping process
+        abandons it within one slice and never leaves a lock behind on a pooled connection."""
+        bind = self.sessions.kw.get("bind")
+        if key is None or bind is None or bind.dialect.name != "postgresql":
+            yield
+            return
+        params = {"ns": _LOCK_NAMESPACE, "key": key}
+        abandon = threading.Event()
+
+        def acquire() -> Connection | None:
+            connection = bind.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                connection.execute(text(f"SET lock_timeout = {_LOCK_SLICE_MS}"))
+                while not abandon.is_set():
+                    try:
+                        connection.execute(text("SELECT pg_advisory_lock(:ns, hashtext(:key))"), params)
+                    except OperationalError as exc:
+                        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available: wait again
+                            raise
+                        continue
+                    if abandon.is_set():  # granted just as the caller gave up
+                        release(connection)
+                        return None
+                    return connection
+            except BaseException:
+                connection.invalidate()
+                connection.close()
+                raise
+            connection.close()
+            return None
+
+        def release(connection: Connection) -> None:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:ns, hashtext(:key))"), params)
+            except Exception:
+                connection.invalidate()  # a lost session lost its locks too; never pool it
+            finally:
+                connection.close()
+
+        waiting = asyncio.ensure_future(asyncio.to_thread(acquire))
+        try:
+            connection = await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            abandon.set()
+            with contextlib.suppress(Exception):
+                await waiting  # returns within one slice; anything it took it has given back
+            raise
+        assert connection is not None  # only an abandoned wait comes back empty
+        try:
+            yield
+        finally:
+            # Shielded: the job's work is done, so a stop arriving now must not leave the lock to the pool.
+            await asyncio.shield(asyncio.to_thread(release, connection))
 
     def _trim(self) -> None:
         finished = [j.id for j in self._jobs.values() if j.status in ("succeeded", "failed")]
