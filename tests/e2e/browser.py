@@ -31,9 +31,12 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium for the whole run."""
+    """A headless Chromium for one test module.
+
+    Not for the whole run: while Playwright's sync API is started it keeps an event loop marked as running on the
+    main thread, and every later test that calls ``asyncio.run`` would fail."""
     executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     if executable is None:
         _missing("chromium not found (apt-get install chromium; scripts/setup.sh does)")
