@@ -49,6 +49,8 @@ class BorderRule:
 
 
 DEFAULT_RULE = BorderRule()
+#: Planes larger than this along a side are searched on block means (the box is then accurate to a block).
+_WORK_SIDE = 512
 
 
 def _uniform(lines: npt.NDArray[np.float32], tolerance: float, fraction: float) -> npt.NDArray[np.bool_]:
@@ -78,13 +80,23 @@ def _cut(lines: npt.NDArray[np.float32], minimum: int, rule: BorderRule) -> int:
     strict = _uniform(lines, rule.flat_tolerance, rule.flat_fraction)
     loose = _uniform(lines, rule.tolerance, rule.line_fraction)
     run = _run(strict)
-    if minimum <= run < len(lines):
-        slack = max(2, minimum // 2)
-        return run + min(slack, _run(loose[run:]))
+    slack = max(2, minimum // 2)
+    if max(1, minimum - slack) <= run < len(lines):
+        # JPEG blocks that straddle the bar's inner edge ring: up to `slack` of its last lines are only loosely flat.
+        extended = run + min(slack, _run(loose[run:]))
+        if extended >= minimum:
+            return extended
     run = _run(loose)
     if run < minimum or run >= len(lines):
         return 0
-    return run if _edge(lines[run - 1], lines[run], rule) else 0
+    # Cut at the first step: a bar followed by a flat band (toolbar, then page; a bar over a photo's sky) is trimmed
+    # band by band, as `find_content` iterates.
+    for i in range(minimum, run):
+        if _edge(lines[i - 1], lines[i], rule):
+            return i
+    # At the end of the run the step may sit a line or two further in, behind JPEG ringing.
+    inside = lines[run : min(len(lines), run + 3)]
+    return run if any(_edge(lines[run - 1], line, rule) for line in inside) else 0
 
 
 def find_content(luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: BorderRule = DEFAULT_RULE) -> Box | None:
@@ -95,6 +107,17 @@ def find_content(luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: B
     plane = np.asarray(luma, dtype=np.float32)
     if plane.ndim != 2:
         raise ValueError(f"expected an (H, W) luma plane, got shape {plane.shape}")
+    factor = -(-max(plane.shape) // _WORK_SIDE)
+    if factor > 1:
+        # Medians of every line cost O(pixels log): decide on block means, then scale the box back.
+        h, w = plane.shape[0] // factor, plane.shape[1] // factor
+        small = plane[: h * factor, : w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+        box = find_content(small, rule)
+        if box is None:
+            return None
+        bottom = plane.shape[0] if box.bottom == h else box.bottom * factor
+        right = plane.shape[1] if box.right == w else box.right * factor
+        return Box(box.top * factor, bottom, box.left * factor, right)
     h, w = plane.shape
     top, bottom, left, right = 0, h, 0, w
     min_rows = max(1, int(np.ceil(rule.min_fraction * h)))

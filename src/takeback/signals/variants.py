@@ -41,6 +41,7 @@ class Mode(StrEnum):
 #: On by default: each was measured to pay off without raising false positives (docs/robustness.md).
 DEFAULT_MODES: frozenset[Mode] = frozenset({Mode.DIHEDRAL, Mode.BORDERS, Mode.CROPS})
 #: Variants whose PDQ quality is below this are not worth banking (vPDQ's frame floor): too flat to be distinctive.
+#: A picture that is itself below it keeps variants down to its own quality (a flip is as distinctive as the original).
 MIN_VARIANT_QUALITY = 50
 
 
@@ -99,18 +100,20 @@ def bank_variants(
     modes = frozenset(modes)
     out: list[Variant] = []
     seen: set[str] = {original} if original else set()
+    whole = plane.box
+    if not modes or not hashable(whole, plane):
+        return out
+    flips = buffers(plane, flips=Mode.DIHEDRAL in modes)
+    floor = min(MIN_VARIANT_QUALITY, dihedral.hash_buffer(_limited(flips[(False, False)], limited_range)).quality)
 
     def keep(name: str, buf: npt.NDArray[np.float64]) -> None:
         h = dihedral.hash_buffer(_limited(buf, limited_range))
-        if h.quality >= MIN_VARIANT_QUALITY and h.hex not in seen:
+        if h.quality >= floor and h.hex not in seen:
             seen.add(h.hex)
             out.append(Variant(name, h.hex, h.quality))
 
-    whole = plane.box
-    if not hashable(whole, plane):
-        return out
     if Mode.DIHEDRAL in modes:
-        for name, buf in zip(dihedral.NAMES, dihedral.expand_buffers(buffers(plane, flips=True)), strict=True):
+        for name, buf in zip(dihedral.NAMES, dihedral.expand_buffers(flips), strict=True):
             if name != "original":
                 keep(name, buf)
     content = borders.find_content(plane.luma) if Mode.BORDERS in modes else None
@@ -136,7 +139,7 @@ def query_variants(
     if content is None or not hashable(content, plane):
         return []
     h = dihedral.hash_buffer(_limited(buffers(plane, content)[(False, False)], limited_range))
-    return [Variant("border", h.hex, h.quality)] if h.quality >= MIN_VARIANT_QUALITY else []
+    return [Variant("border", h.hex, h.quality)] if h.quality > 0 else []
 
 
 def plane_of_rgb(rgb: npt.NDArray[np.uint8]) -> Plane:
