@@ -34,6 +34,7 @@ from takeback import (
     cli_accounts,
     cli_jobs,
     cli_notices,
+    cli_petition,
     cli_scan,
     cli_service,
     cli_sweep,
@@ -280,6 +281,7 @@ cli_scan.register(app)
 cli_jobs.register(app)
 cli_sweep.register(app)
 cli_notices.register(app)
+cli_petition.register(app)
 
 
 def run() -> None:
