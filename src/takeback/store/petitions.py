@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -408,6 +409,18 @@ def get_flag(session: Session, petition_id: int, flag_id: int) -> FlagInfo | Non
     return _flag(row) if row else None
 
 
+def flag_condition(petition_id: int, flag: FlagInfo) -> tuple[Any, ...]:
+    """The signatures a flag is about (its network or postcode, within its hour): what a reviewer inspects and
+    what "remove" removes, so the two can never differ."""
+    column = Signature.network if flag.kind == "network" else Signature.postcode
+    return (
+        Signature.petition_id == petition_id,
+        column == flag.key,
+        Signature.created_at >= flag.window_start,
+        Signature.created_at < flag.window_start + FLAG_WINDOW,
+    )
+
+
 def resolve_flag(
     session: Session, petition_id: int, flag_id: int, action: str, *, actor: str, note: str = ""
 ) -> tuple[FlagInfo, int]:
@@ -425,17 +438,7 @@ def resolve_flag(
         raise UnknownFlag(str(flag_id))
     removed = 0
     if action == "remove":
-        column = Signature.network if flag.kind == "network" else Signature.postcode
-        ids = list(
-            session.execute(
-                select(Signature.id).where(
-                    Signature.petition_id == petition_id,
-                    column == flag.key,
-                    Signature.created_at >= flag.window_start,
-                    Signature.created_at < flag.window_start + FLAG_WINDOW,
-                )
-            ).scalars()
-        )
+        ids = list(session.execute(select(Signature.id).where(*flag_condition(petition_id, flag))).scalars())
         reason = f"review flag {flag.id} ({flag.kind} {flag.key})" + (f": {note}" if note else "")
         removed = len(
             signatures.remove_signatures(session, petition_id, ids, reason=reason, actor=actor, flag_id=flag.id)

@@ -21,7 +21,7 @@ from takeback.store._sql import check_text, chunked, clamp_after, dialect, is_id
 from takeback.store.errors import InvalidInput
 from takeback.store.models import utcnow
 from takeback.store.models_petition import Signature
-from takeback.store.petitions import apply_count_deltas, log_removal, signature_deltas
+from takeback.store.petitions import apply_count_deltas, flag_condition, get_flag, log_removal, signature_deltas
 
 #: Longest comment a signer may leave (characters).
 MAX_COMMENT = 1000
@@ -408,3 +408,18 @@ def recent_comments(session: Session, petition_id: int, *, limit: int = 10) -> l
         .limit(max(1, min(limit, 100)))
     )
     return [(name if public else None, country, comment) for name, public, country, comment in rows]
+
+
+def flag_signatures(session: Session, petition_id: int, flag_id: int, *, limit: int = 200) -> list[SignatureInfo]:
+    """The signatures a review flag is about, oldest first (whatever their status now), for a reviewer to inspect
+    before deciding; the same selection ``petitions.resolve_flag`` removes."""
+    flag = get_flag(session, petition_id, flag_id)
+    if flag is None:
+        return []
+    query = (
+        select(*_INFO)
+        .where(*flag_condition(petition_id, flag))
+        .order_by(Signature.id)
+        .limit(max(1, min(limit, 10_000)))
+    )
+    return [SignatureInfo(*r) for r in session.execute(query)]

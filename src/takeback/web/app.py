@@ -26,10 +26,14 @@ from takeback.store import errors as store_errors
 from takeback.web import errors
 from takeback.web.api import banks, cases, clients, health, match, notices, petitions, scans, webhooks
 from takeback.web.auth import SECURITY_SCHEMES
+from takeback.web.dashboard import findings as dashboard_findings
 from takeback.web.dashboard import inbox as dashboard_inbox
+from takeback.web.dashboard import names as dashboard_names
 from takeback.web.dashboard import notices as dashboard_notices
 from takeback.web.dashboard import operator as dashboard_operator
 from takeback.web.dashboard import pages as dashboard_pages
+from takeback.web.dashboard import petition as dashboard_petition
+from takeback.web.dashboard import scan as dashboard_scan
 from takeback.web.matcher import Matcher
 from takeback.web.schemas import ErrorEnvelope
 from takeback.web.state import AppState
@@ -171,6 +175,8 @@ def create_app(
     app.include_router(dashboard_operator.router)
     app.include_router(dashboard_inbox.router)
     app.include_router(dashboard_notices.router)
+    for page_module in (dashboard_names, dashboard_scan, dashboard_findings, dashboard_petition):
+        app.include_router(page_module.router)
     app.include_router(dashboard_inbox.public)
     app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

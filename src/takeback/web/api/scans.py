@@ -69,6 +69,29 @@ class RecheckOut(BaseModel):
     outcomes: list[dict[str, Any]]
 
 
+def crawl_options(body: ScanRequest) -> CrawlOptions:
+    """The crawl budgets of a scan request (the dashboard's form uses the request's defaults)."""
+    return CrawlOptions(
+        max_pages=body.max_pages, max_depth=body.max_depth, max_media=body.max_media, use_sitemaps=body.sitemaps
+    )
+
+
+def run_scan_bounded(sessions: Any, settings: Any, run_id: int, options: CrawlOptions) -> None:
+    """Run a started scan to its end (at most ``API_SCAN_MAX_S``) through the guarded fetcher.  ``ALLOW_NETWORKS``
+    is read at call time, so the tests' loopback allowance is the only way past the guard."""
+    asyncio.run(_bounded(run_scan(sessions, settings, run_id, options, allow_networks=ALLOW_NETWORKS)))
+
+
+def run_in_background(sessions: Any, settings: Any, run_id: int, options: CrawlOptions) -> threading.Thread:
+    """Run a started scan in a server thread named ``scan-<run id>``; its failure is recorded on the run."""
+    thread = threading.Thread(
+        target=_quiet(lambda: run_scan_bounded(sessions, settings, run_id, options)), name=f"scan-{run_id}",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
 def _out(run: store.CrawlRunInfo) -> ScanOut:
     return ScanOut(
         id=run.id,
@@ -99,22 +122,16 @@ def start(case_id: CaseId, body: ScanRequest, request: Request, response: Respon
     sessions = sessions_of(request)
     with sessions.begin() as session:
         check_case(session, principal, case_id)
-    options = CrawlOptions(
-        max_pages=body.max_pages, max_depth=body.max_depth, max_media=body.max_media, use_sitemaps=body.sitemaps
-    )
+    options = crawl_options(body)
     try:
         run_id = start_scan(sessions, case_id, body.seeds, options)
     except ScanError as exc:
         raise ApiError(400, "bad_scan", exc.message) from None
-
-    def work() -> None:
-        asyncio.run(_bounded(run_scan(sessions, state_settings, run_id, options, allow_networks=ALLOW_NETWORKS)))
-
     if body.background:
-        threading.Thread(target=_quiet(work), name=f"scan-{run_id}", daemon=True).start()
+        run_in_background(sessions, state_settings, run_id, options)
         response.status_code = 202
     else:
-        work()
+        run_scan_bounded(sessions, state_settings, run_id, options)
     with sessions.begin() as session:
         run = store.get_crawl_run(session, run_id)
     assert run is not None

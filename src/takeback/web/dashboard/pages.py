@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from takeback import store
@@ -16,42 +16,22 @@ from takeback.accounts import passwords, tokens, totp
 from takeback.signals import interop
 from takeback.store.accounts import UiSessionInfo
 from takeback.store.models import utcnow
-from takeback.store.reports import findings_timeline
 from takeback.web.auth import app_state
-from takeback.web.dashboard import charts
 from takeback.web.dashboard import session as ui
+from takeback.web.dashboard.access import Text, audit_action, case_access, forbidden, not_found, signed_in
+from takeback.web.dashboard.overview import case_view
 from takeback.web.dashboard.render import render
 from takeback.web.storage import NewSignal
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
-Text = Annotated[str, Form(max_length=10_000)]
+__all__ = ["Text", "audit_action", "not_found", "router"]
 
 
-def _signed_in(request: Request) -> UiSessionInfo | Response:
-    """The fully signed-in session, or the redirect to give instead."""
-    current = ui.current(request)
-    if current is None:
-        return ui.to_login(request)
-    if not current.verified:
-        return RedirectResponse("/app/login/totp", status_code=303)
-    return current
-
-
-def _forbidden(request: Request, current: UiSessionInfo | None, message: str, status: int = 403) -> Response:
-    return render(request, "error.html", status, user=current.user if current else None, message=message)
-
-
-def not_found(request: Request, current: UiSessionInfo) -> Response:
-    return render(request, "error.html", 404, user=current.user, message="There is no such page, or it is not yours.")
-
-
-def audit_action(request: Request, action: str, *, user_id: int | None, case_id: int | None = None, subject: str = "",
-           detail: dict[str, Any] | str = "") -> None:
-    with app_state(request).store.sessions() as session:
-        store.audit(session, action, user_id=user_id, case_id=case_id, subject=subject, detail=detail,
-                    ip=ui.client_ip(request))
-        session.commit()
+# Older page modules import these from here.
+_signed_in = signed_in
+_forbidden = forbidden
+_case_access = case_access
 
 
 # --- static ------------------------------------------------------------------------------------------------------
@@ -199,52 +179,14 @@ def create_case(request: Request, name: Text, csrf_token: Text, names: Text = ""
     return RedirectResponse(f"/app/cases/{case.id}", status_code=303)
 
 
-def _case_access(request: Request, case_id: int) -> tuple[UiSessionInfo, str] | Response:
-    current = _signed_in(request)
-    if isinstance(current, Response):
-        return current
-    with app_state(request).store.sessions() as session:
-        role = store.case_role(session, case_id, current.user.id)
-    if role is None:
-        return not_found(request, current)
-    return current, role
-
-
-def _case_banks(session: Any, case_id: int) -> list[tuple[Any, int]]:
-    return [(b, store.count_signals(session, b.id)) for b in store.list_banks(session) if b.case_id == case_id]
-
-
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: int, status: str = "", kind: str = "") -> Response:
+    """The case's overview: charts, protected hashes, the latest scan, findings (filtered), names, people."""
     access = _case_access(request, case_id)
     if isinstance(access, Response):
         return access
     current, role = access
-    return _case_view(request, current, role, case_id, status=status, kind=kind)
-
-
-def _case_view(request: Request, current: UiSessionInfo, role: str, case_id: int, *, status: str = "",
-               kind: str = "", http_status: int = 200, **extra: Any) -> Response:
-    with app_state(request).store.sessions() as session:
-        case = store.get_case(session, case_id)
-        names = store.list_case_names(session, case_id)
-        everything = store.list_findings(session, case_id, limit=1000)
-        members = store.case_members(session, case_id)
-        banks = _case_banks(session, case_id)
-        timeline = findings_timeline(session, case_id)
-    by_status: dict[str, int] = {}
-    for finding in everything:
-        by_status[finding.status] = by_status.get(finding.status, 0) + 1
-    findings = [f for f in everything if (not status or f.status == status) and (not kind or f.kind == kind)]
-    context: dict[str, Any] = {"error": None, "imported": None, **extra}
-    chart = charts.line_chart(
-        "Findings found and taken down", [p.day for p in timeline],
-        {"found": [p.found for p in timeline], "taken down": [p.removed for p in timeline]},
-    )
-    return render(request, "case.html", http_status, chart=chart, timeline=timeline, user=current.user,
-                  csrf_token=current.csrf_token, case=case, role=role, names=names, findings=findings,
-                  total=len(everything), by_status=by_status, members=members, banks=banks, status=status,
-                  kind=kind, **context)
+    return case_view(request, current, role, case_id, status=status, kind=kind)
 
 
 @router.post("/cases/{case_id}/hashes")
@@ -261,14 +203,14 @@ def load_hashes(request: Request, case_id: int, csrf_token: Text,
     state = app_state(request)
     data = file.file.read(state.settings.max_upload_bytes + 1)
     if len(data) > state.settings.max_upload_bytes:
-        return _case_view(request, current, role, case_id, http_status=413, error="That file is too large.")
+        return case_view(request, current, role, case_id, http_status=413, error="That file is too large.")
     try:
         parsed = interop.read_signals(data.decode("utf-8"), "auto")
     except (UnicodeDecodeError, ValueError):
-        return _case_view(request, current, role, case_id, http_status=400,
+        return case_view(request, current, role, case_id, http_status=400,
                           error="That file is not a hash list. Make one with the takeback hash command.")
     if not parsed.signals:
-        return _case_view(request, current, role, case_id, http_status=400,
+        return case_view(request, current, role, case_id, http_status=400,
                           error="No hashes found in that file.", imported=parsed)
     name = f"case-{case_id}"
     with state.store.sessions() as session:
@@ -279,7 +221,7 @@ def load_hashes(request: Request, case_id: int, csrf_token: Text,
     result = state.store.add_signals(bank.id, [NewSignal(s.signal_type, s.value, s.quality) for s in parsed.signals])
     audit_action(request, "hashes_loaded", user_id=current.user.id, case_id=case_id, subject=f"bank:{bank.id}",
            detail={"added": len(result.added), "duplicates": result.duplicates, "rejected": len(parsed.rejected)})
-    return _case_view(request, current, role, case_id, imported=parsed, added=len(result.added),
+    return case_view(request, current, role, case_id, imported=parsed, added=len(result.added),
                       duplicates=result.duplicates)
 
 
