@@ -248,6 +248,28 @@ def serve_command(
             "the others' bank changes through the database within TAKEBACK_INDEX_SYNC_INTERVAL_S.",
         ),
     ] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Seed and serve a benign demo case (sample photos, a loopback demo web site, a recorded domain "
+            "feed, notices, a petition) on SQLite in a demo data dir, never your real one unless --data-dir is "
+            "given. Prints where to click and how to sign in. Needs the 'demo' extra.",
+        ),
+    ] = False,
+    demo_site_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="--demo: the demo site's port (default: the last one used).")
+    ] = None,
+    mail_sink: Annotated[
+        bool,
+        typer.Option(
+            "--mail-sink/--no-mail-sink",
+            help="--demo: keep the demo's mail in a local sink (default), or send it to TAKEBACK_SMTP_HOST.",
+        ),
+    ] = True,
+    demo_new_password: Annotated[
+        bool, typer.Option("--demo-new-password", help="--demo: give the demo account a new password.")
+    ] = False,
 ) -> None:
     """Run the match service (HTTP API under /v1, docs at /docs). Prints the admin key on first start."""
     import uvicorn
@@ -261,6 +283,12 @@ def serve_command(
     if data_dir is not None:
         update["data_dir"] = data_dir
     settings = settings.model_copy(update=update)
+    if demo:
+        if workers > 1:
+            raise fail("--demo runs one server process (its demo site and mail sink live in it)", EXIT_USAGE)
+        from takeback.demo.run import demo_settings
+
+        settings = demo_settings(settings, data_dir)
 
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -280,6 +308,9 @@ def serve_command(
             f"  {key}",
             flush=True,
         )
+    if demo:
+        _serve_demo(settings, demo_site_port, mail_sink, demo_new_password, access_log)
+        return
     print(f"takeback: serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
     if workers > 1:
         # Worker processes build their app from TAKEBACK_* variables: hand them this command's choices that way.
@@ -290,6 +321,25 @@ def serve_command(
         return
     app = create_app(settings, freeze_heap=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="info")
+
+
+def _serve_demo(settings: config.Settings, site_port: int | None, mail_sink: bool, new_password: bool,
+                access_log: bool) -> None:
+    """`serve --demo`: the demo's site and mail sink run for as long as the server does (takeback.demo.run)."""
+    import uvicorn
+
+    from takeback.demo.run import DemoError, banner, demo
+    from takeback.web.app import create_app
+
+    try:
+        with demo(settings, site_port=site_port, mail_sink=mail_sink, reset_password=new_password,
+                  log=lambda line: print(f"takeback: {line}", flush=True)) as run:
+            print(banner(run, f"http://{settings.host}:{settings.port}"), flush=True)
+            print(f"takeback: serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
+            app = create_app(run.settings, freeze_heap=True)
+            uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="info")
+    except DemoError as exc:
+        raise fail(str(exc), EXIT_SERVE_FAILED) from None
 
 
 def _redact(url: str) -> str:

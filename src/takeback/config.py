@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -147,6 +147,21 @@ class Settings(BaseSettings):
     jobs_rescan_cron: str = "0 * * * *"
     jobs_notices_cron: str = "* * * * *"
     jobs_webhooks_cron: str = "* * * * *"
+
+    #: Loopback origins ("127.0.0.1:8701") the discover fetcher may reach although they are private.  Set only by
+    #: code (`takeback serve --demo`, for the demo site it starts itself) through `allowing_origins`, never from the
+    #: environment or a file, so no configuration can loosen the SSRF guard of a deployed server.
+    _fetch_allow_origins: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def fetch_allow_origins(self) -> tuple[str, ...]:
+        return self._fetch_allow_origins
+
+    def allowing_origins(self, *origins: str) -> Settings:
+        """A copy whose fetchers may also reach exactly these host:port origins (see `discover.allow`)."""
+        copy = self.model_copy()
+        copy._fetch_allow_origins = tuple(dict.fromkeys((*self._fetch_allow_origins, *origins)))
+        return copy
 
     @property
     def cache_path(self) -> Path:

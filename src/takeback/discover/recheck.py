@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from takeback import store
 from takeback.config import Settings
 from takeback.discover import sniff
+from takeback.discover.allow import open_fetcher
 from takeback.discover.crawl import (
     Crawler,
     CrawlOptions,
@@ -32,7 +33,7 @@ from takeback.discover.crawl import (
     hit_evidence,
 )
 from takeback.discover.extract import DASH, HLS, IMAGE, VIDEO, MediaRef, extract_html, media_kind
-from takeback.discover.fetch import Fetcher, FetchPolicy, FetchResult
+from takeback.discover.fetch import FetchResult
 from takeback.discover.scan import case_matcher, case_names_matcher
 
 RECHECK_KINDS = ("media", "name")
@@ -141,7 +142,7 @@ async def recheck_findings(
         await asyncio.gather(*(one(f) for f in findings))
 
     if fetcher is None:
-        async with Fetcher(FetchPolicy.from_settings(settings), allow_networks=allow_networks) as own:
+        async with open_fetcher(settings, allow_networks=allow_networks) as own:
             await run(own)
     else:
         await run(fetcher)

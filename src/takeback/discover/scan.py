@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from takeback import store
 from takeback.config import Settings
+from takeback.discover.allow import open_fetcher
 from takeback.discover.crawl import CrawlOptions, CrawlStats, FetcherLike, NameMatching, Observation, crawl
 from takeback.discover.crawl_match import MediaMatcher
-from takeback.discover.fetch import Fetcher, FetchPolicy
 from takeback.discover.urlguard import UnsafeURL, check_url
 from takeback.index import IndexedSignal
 from takeback.index.video import VideoRule
@@ -192,7 +192,7 @@ async def run_scan(
     stats = CrawlStats()
     try:
         if fetcher is None:
-            async with Fetcher(FetchPolicy.from_settings(settings), allow_networks=allow_networks) as own:
+            async with open_fetcher(settings, allow_networks=allow_networks) as own:
                 stats = await crawl(
                     own, seeds, matcher, names=names, options=options, on_observation=observe,
                     on_progress=progress, executor=executor,
