@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from takeback import config
+from takeback.petition import export as export_mod
 from takeback.petition.service import PetitionError, PetitionService
 from takeback.store import petitions
 from takeback.store.errors import InvalidInput
@@ -173,19 +174,30 @@ def remove(
 @petition_app.command("export")
 def export(
     slug: str,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The CSV file; the summary goes next to it.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The CSV or PDF file; the summary goes next to it.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or pdf (default: from the output's suffix, csv unless it is .pdf)."),
+    ] = None,
 ) -> None:
-    """Verified signatures as CSV (name per consent, country) and <output>.summary.json (count, SHA-256, Ed25519)."""
+    """Verified signatures as CSV or PDF (name per consent, country) and <output>.summary.json (count, SHA-256 of
+    the file's exact bytes, Ed25519 signature)."""
+    chosen = (fmt or ("pdf" if output.suffix.lower() == ".pdf" else "csv")).lower()
+    if chosen not in export_mod.FORMATS:
+        raise _fail(f"--format: one of {', '.join(export_mod.FORMATS)}, not {fmt!r}", EXIT_USAGE)
     svc = _service()
     p = _petition(svc, slug)
-    built, summary = svc.export(p)
+    built, summary = svc.export(p, chosen)
     summary_path = output.with_name(output.name + ".summary.json")
     try:
-        output.write_bytes(built.csv)
+        output.write_bytes(built.data)
         summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
     except OSError as exc:
         raise _fail(f"cannot write the export: {exc}", EXIT_WRITE_FAILED) from None
-    out.print(f"{built.rows:,} verified signatures -> {output} (sha256 {built.sha256}); summary -> {summary_path}")
+    out.print(
+        f"{built.rows:,} verified signatures -> {escape(str(output))} ({built.format}, sha256 {built.sha256}); "
+        f"summary -> {escape(str(summary_path))}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
+import pypdf
 import pytest
 from typer.testing import CliRunner
 
@@ -63,5 +66,17 @@ def test_petition_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     data = (tmp_path / "out.csv").read_bytes()
     summary = json.loads((tmp_path / "out.csv.summary.json").read_text("utf-8"))
     assert summary["verified_signatures"] == 2 and verify_summary(summary, data)
+    # PDF for delivery: --format pdf (or a .pdf name); the summary's hash covers the PDF's exact bytes.
+    result = runner.invoke(app, ["petition", "export", "p1", "--format", "pdf", "-o", str(tmp_path / "out.bin")])
+    assert result.exit_code == 0, result.output
+    pdf = (tmp_path / "out.bin").read_bytes()
+    summary = json.loads((tmp_path / "out.bin.summary.json").read_text("utf-8"))
+    assert pdf.startswith(b"%PDF-") and verify_summary(summary, pdf) and summary["verified_signatures"] == 2
+    assert summary["export_sha256"] == hashlib.sha256(pdf).hexdigest()
+    text = pypdf.PdfReader(io.BytesIO(pdf), strict=True).pages[0].extract_text()
+    assert "Verified signatures: 2" in text and "S1" in text and "S2" in text and "S0" not in text
+    assert runner.invoke(app, ["petition", "export", "p1", "-o", str(tmp_path / "auto.pdf")]).exit_code == 0
+    assert (tmp_path / "auto.pdf").read_bytes() == pdf  # deterministic: same rows, same bytes
+    assert runner.invoke(app, ["petition", "export", "p1", "--format", "xls", "-o", str(tmp_path / "x")]).exit_code == 2
     assert runner.invoke(app, ["petition", "counts", "nope"]).exit_code == 2
     assert runner.invoke(app, ["petition", "list"]).exit_code == 0

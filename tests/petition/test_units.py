@@ -150,3 +150,59 @@ def test_export_csv_and_summary() -> None:
     )
     assert export.verify_summary(summary, built.csv)
     assert not export.verify_summary({**summary, "title": "X"}, built.csv)
+
+
+def _pdf_text(data: bytes) -> tuple[int, str]:
+    """Pages and text of a PDF, read back in strict mode (a malformed file fails here, not at the recipient's)."""
+    import io
+
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=True)
+    return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_export_pdf_names_per_consent_and_a_summary_of_its_exact_bytes() -> None:
+    import hashlib
+    from datetime import UTC, datetime
+
+    rows = [
+        (1, "Ann (Example) \\ back", "FR", True),
+        (2, "Secret Person", "DE", False),
+        (3, "Zoë Dvořák", "CZ", True),
+        (4, "王秀英", "CN", True),
+        (5, "=cmd()", "FR", True),
+    ]
+    built = export.build_pdf(rows, title="Give it back", target="The registrar", country_names={"FR": "France"})
+    assert (built.format, built.media_type, built.rows) == ("pdf", "application/pdf", 5)
+    assert built.data.startswith(b"%PDF-1.4") and built.sha256 == hashlib.sha256(built.data).hexdigest()
+    pages, text = _pdf_text(built.data)
+    assert pages == 1
+    assert "Give it back" in text and "To: The registrar" in text and "Verified signatures: 5" in text
+    assert "Ann (Example) \\ back" in text  # PDF string delimiters in a name are escaped, not interpreted
+    assert "Secret Person" not in text and "(name withheld)" in text  # no consent: no name
+    assert "Zoë Dvorák" in text  # Latin-1 kept (ë, á), the accent outside it dropped (ř → r)
+    assert "???" in text  # what the standard font cannot show at all
+    assert "France" in text and "=cmd()" in text  # a PDF has no formulas: the name is shown as typed
+    # Same rows, same bytes (no timestamp inside): a summary made separately still matches the file.
+    assert export.build_pdf(rows, title="Give it back", target="The registrar", country_names={"FR": "France"}) == built
+    key = export.signing_key(b"secret")
+    summary = export.signed_summary(
+        key, slug="p", title="T", target="R", export=built, generated_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert summary["export_sha256"] == built.sha256 and str(summary["export_format"]).startswith("application/pdf")
+    assert export.verify_summary(summary, built.data)
+    assert not export.verify_summary(summary, built.data + b"\n")
+    assert not export.verify_summary(summary, export.build_csv(rows).data)
+    decoded = json.loads(base64.b64decode(export.summary_header(summary)))
+    assert decoded == summary and export.verify_summary(decoded, built.data)
+
+
+def test_export_pdf_paginates_a_long_list_and_an_empty_one() -> None:
+    rows = [(i, f"Signer {i:05d}", "FR", True) for i in range(1, 401)]
+    built = export.build_pdf(rows, title="T", target="R")
+    pages, text = _pdf_text(built.data)
+    assert pages > 5 and built.rows == 400
+    assert "Signer 00001" in text and "Signer 00400" in text and f"page {pages}/{pages}" in text
+    empty = export.build_pdf([], title="T", target="R")
+    assert empty.rows == 0 and "Verified signatures: 0" in _pdf_text(empty.data)[1]

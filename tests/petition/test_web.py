@@ -3,14 +3,18 @@ verification mail at a real SMTP server, verify, count; and every bad input the 
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdf
 import pytest
 from fastapi.testclient import TestClient
 
@@ -248,6 +252,25 @@ def test_operator_flags_removal_export_erasure(make_site: Callable[..., Site]) -
     assert summary["verified_signatures"] == 5 and verify_summary(summary, exported.content)
     assert not verify_summary({**summary, "verified_signatures": 6}, exported.content)
     assert not verify_summary(summary, exported.content + b"x")
+    with_csv = json.loads(base64.b64decode(exported.headers["x-export-summary"]))
+    assert with_csv["export_sha256"] == summary["export_sha256"] and verify_summary(with_csv, exported.content)
+    # The same as a printable PDF: the summary that comes with it (header, or ?format=pdf) is of its exact bytes.
+    assert site.http.get(f"/v1/petitions/{site.slug}/export.pdf").status_code == 401
+    pdf = site.http.get(f"/v1/petitions/{site.slug}/export.pdf", headers=site.admin)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["x-export-sha256"] == hashlib.sha256(pdf.content).hexdigest()
+    assert pdf.headers["x-export-rows"] == "5"
+    attached = json.loads(base64.b64decode(pdf.headers["x-export-summary"]))
+    assert attached["verified_signatures"] == 5 and verify_summary(attached, pdf.content)
+    separate = site.http.get(f"/v1/petitions/{site.slug}/export/summary?format=pdf", headers=site.admin).json()
+    assert separate["export_sha256"] == attached["export_sha256"] and verify_summary(separate, pdf.content)
+    assert not verify_summary(separate, exported.content)
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content), strict=True).pages)
+    assert "Verified signatures: 5" in text and "To: The registrar" in text
+    assert all(f"Signer {i}" in text for i in (0, 2, 4)) and text.count("(name withheld)") == 2
+    assert "Signer 1" not in text and "@example.org" not in text  # no consent, no name; never an address
+    bad = site.http.get(f"/v1/petitions/{site.slug}/export/summary?format=xls", headers=site.admin)
+    assert bad.status_code == 422
     # The signer erases their signature: gone, logged, counted out.
     erase_token = links[0]["erase"].split("token=")[1]
     confirm = site.http.get(f"/p/{site.slug}/erase?token={erase_token}")

@@ -361,8 +361,11 @@ class PetitionService:
         self._counts.pop(petition.id, None)
         return removed
 
-    def export(self, petition: PetitionInfo) -> tuple[export_mod.Export, dict[str, object]]:
-        """CSV and signed summary, read in one transaction so the count in the summary is the CSV's."""
+    def export(self, petition: PetitionInfo, fmt: str = "csv") -> tuple[export_mod.Export, dict[str, object]]:
+        """The export (``fmt`` "csv" or "pdf") and its signed summary, read in one transaction so the count in the
+        summary is the file's, and the summary's hash is of these exact bytes."""
+        if fmt not in export_mod.FORMATS:
+            raise PetitionError(400, "invalid_input", f"format: one of {', '.join(export_mod.FORMATS)}")
         with self.read_sessions() as session:
             rows: list[tuple[int, str, str, bool]] = []
             after = 0
@@ -372,7 +375,10 @@ class PetitionService:
                     break
                 rows.extend(chunk)
                 after = chunk[-1][0]
-        built = export_mod.build_csv(rows)
+        if fmt == "pdf":
+            built = export_mod.build_pdf(rows, title=petition.title, target=petition.target, country_names=countries())
+        else:
+            built = export_mod.build_csv(rows)
         summary = export_mod.signed_summary(
             self.export_key,
             slug=petition.slug,

@@ -2,7 +2,8 @@
 
 Public operations (tag "public", no API key): the petition, its counts and breakdowns, a proof-of-work challenge,
 signing, and the verify/unsubscribe/erase links.  Operator operations need the ``manage`` scope: create a petition,
-post updates, review flags, remove signatures (with a reason, logged), read the removal log, export.
+post updates, review flags, remove signatures (with a reason, logged), read the removal log, export (CSV or PDF,
+with a signed summary).
 
 The router's lifespan starts the petition service (intake writer, mail outbox) after the app's own start-up and
 stops it before the app's shut-down, so queued signatures are committed before the database closes.
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from takeback.petition import export as export_mod
 from takeback.petition.service import PetitionError, PetitionService, SignForm
 from takeback.store import petitions as petition_store
 from takeback.store.errors import InvalidInput
@@ -526,32 +528,68 @@ def get_removals(
     ]
 
 
-@api.get(
-    "/{slug}/export.csv",
-    summary="Verified signatures for delivery (name per consent, country)",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
-)
-def export_csv(slug: Slug, request: Request, principal: Manager) -> Response:
-    svc = service(request)
-    petition = petition_or_404(svc, slug)
-    built, _summary = svc.export(petition)
+def _export_response(svc: PetitionService, petition: PetitionInfo, fmt: str) -> Response:
+    """The file with its row count, SHA-256 and signed summary in headers: the summary that comes with a download
+    is always the one for these bytes, even while signatures keep arriving between two requests."""
+    built, summary = svc.export(petition, fmt)
     return Response(
-        built.csv,
-        media_type="text/csv; charset=utf-8",
+        built.data,
+        media_type=built.media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{petition.slug}-signatures.csv"',
+            "Content-Disposition": f'attachment; filename="{petition.slug}-signatures.{built.format}"',
             "X-Export-SHA256": built.sha256,
             "X-Export-Rows": str(built.rows),
+            "X-Export-Summary": export_mod.summary_header(summary),
+            "Cache-Control": "no-store",
         },
     )
 
 
-@api.get("/{slug}/export/summary", summary="Signed summary (count, SHA-256 of the CSV, Ed25519 signature)")
-def export_summary(slug: Slug, request: Request, principal: Manager) -> dict[str, Any]:
+_EXPORT_HEADERS = {
+    "X-Export-SHA256": {"description": "SHA-256 of the body", "schema": {"type": "string"}},
+    "X-Export-Rows": {"description": "verified signatures in the body", "schema": {"type": "integer"}},
+    "X-Export-Summary": {
+        "description": "base64 of the signed summary's JSON (as GET …/export/summary) for exactly this body",
+        "schema": {"type": "string"},
+    },
+}
+
+
+@api.get(
+    "/{slug}/export.csv",
+    summary="Verified signatures for delivery as CSV (name per consent, country)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "headers": _EXPORT_HEADERS}},
+)
+def export_csv(slug: Slug, request: Request, principal: Manager) -> Response:
+    svc = service(request)
+    return _export_response(svc, petition_or_404(svc, slug), "csv")
+
+
+@api.get(
+    "/{slug}/export.pdf",
+    summary="Verified signatures for delivery as a printable PDF (name per consent, country)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "headers": _EXPORT_HEADERS}},
+)
+def export_pdf(slug: Slug, request: Request, principal: Manager) -> Response:
+    svc = service(request)
+    return _export_response(svc, petition_or_404(svc, slug), "pdf")
+
+
+@api.get(
+    "/{slug}/export/summary",
+    summary="Signed summary (count, SHA-256 of the CSV or PDF export, Ed25519 signature)",
+)
+def export_summary(
+    slug: Slug,
+    request: Request,
+    principal: Manager,
+    fmt: Annotated[Literal["csv", "pdf"], Query(alias="format", description="the export the hash is of")] = "csv",
+) -> dict[str, Any]:
     svc = service(request)
     petition = petition_or_404(svc, slug)
-    _, summary = svc.export(petition)
+    _, summary = svc.export(petition, fmt)
     return summary
 
 
