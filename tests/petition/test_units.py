@@ -206,3 +206,24 @@ def test_export_pdf_paginates_a_long_list_and_an_empty_one() -> None:
     assert "Signer 00001" in text and "Signer 00400" in text and f"page {pages}/{pages}" in text
     empty = export.build_pdf([], title="T", target="R")
     assert empty.rows == 0 and "Verified signatures: 0" in _pdf_text(empty.data)[1]
+
+
+def test_counts_cache_never_serves_a_count_from_before_a_commit() -> None:
+    """A slow reader that started before a commit must not overwrite the commit's newer counts."""
+    from takeback.petition.counts import CountsCache
+    from takeback.store.petitions import Counts
+
+    now = [100.0]
+    cache = CountsCache(1.0, clock=lambda: now[0])
+    assert cache.get(7) is None
+    slow_reader = cache.token(7)  # a page view starts reading: 0 pending
+    commit = cache.token(7)  # the intake commits a signature and offers its counts
+    assert cache.offer(7, commit, Counts(0, 1))
+    assert not cache.offer(7, slow_reader, Counts(0, 0))  # the stale read arrives later: refused
+    assert cache.get(7) == Counts(0, 1)
+    reader = cache.token(7)
+    cache.invalidate(7)  # a verification elsewhere: value dropped, and this reader's result may be stale
+    assert cache.get(7) is None and not cache.offer(7, reader, Counts(0, 1))
+    assert cache.offer(7, cache.token(7), Counts(1, 0)) and cache.get(7) == Counts(1, 0)
+    now[0] += 1.5  # past the TTL: read again (other processes' commits show up)
+    assert cache.get(7) is None

@@ -112,6 +112,8 @@ def test_sign_verify_count(site: Site) -> None:
     response = site.sign("Jane.Doe@gmail.com", consent_public=True, comment="For her.")
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "check_your_email"
+    # The answer carries the counts as of its own commit (the page shows them with the thank-you).
+    assert response.json()["counts"] == {"verified": 0, "pending": 1, "goal": 10, "progress": 0.0}
     assert site.counts()["pending"] == 1
     links = site.links(1)[0]
     assert set(links) == {"verify", "unsubscribe", "erase"}
@@ -156,6 +158,7 @@ def test_idempotent_retry_and_used_pow(site: Site) -> None:
     first = site.http.post(url, json=body, headers={"Idempotency-Key": "retry-1"})
     again = site.http.post(url, json=body, headers={"Idempotency-Key": "retry-1"})
     assert first.status_code == again.status_code == 202
+    assert first.json()["counts"]["pending"] == again.json()["counts"]["pending"] == 1  # the retry counts nothing
     assert site.counts()["pending"] == 1
     # The same solved puzzle for another request is refused.
     stolen = site.http.post(url, json={**body, "email": "bob@example.org"}, headers={"Idempotency-Key": "other"})

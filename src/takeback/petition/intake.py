@@ -9,6 +9,10 @@ everything that arrives during one commit goes into the next.
 
 Acknowledged means committed: ``submit`` returns a future that completes after the commit, with the outcome, or
 with the exception that stopped the batch (then nothing of that batch was stored and every caller hears so).
+
+Each acknowledgement carries the petition's counts read in the batch's own transaction (one read per petition per
+batch, not per signature), so the signer is shown a count that includes their signature, and the process's count
+cache is refreshed with it instead of being emptied on every signature of a burst.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
-from takeback.store import signatures
+from takeback.petition.counts import CountsCache
+from takeback.store import petitions, signatures
+from takeback.store.petitions import Counts
 from takeback.store.signatures import NewSignature, SignOutcome
 
 log = logging.getLogger("takeback.petition")
@@ -30,6 +37,14 @@ class IntakeClosed(RuntimeError):
     """The intake was stopped; the signature was not stored."""
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A committed signature (or the existing one it resolved to) and its petition's counts as of that commit."""
+
+    outcome: SignOutcome
+    counts: Counts
+
+
 class Intake:
     def __init__(
         self,
@@ -37,11 +52,13 @@ class Intake:
         *,
         max_batch: int = 1000,
         on_commit: Callable[[Sequence[NewSignature], Sequence[SignOutcome]], None] | None = None,
+        counts_cache: CountsCache | None = None,
     ) -> None:
         self._sessions = session_factory
         self._max_batch = max_batch
         self._on_commit = on_commit
-        self._queue: queue.SimpleQueue[tuple[NewSignature, Future[SignOutcome]] | None] = queue.SimpleQueue()
+        self._cache = counts_cache
+        self._queue: queue.SimpleQueue[tuple[NewSignature, Future[Accepted]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
@@ -59,10 +76,10 @@ class Intake:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, item: NewSignature) -> Future[SignOutcome]:
+    def submit(self, item: NewSignature) -> Future[Accepted]:
         """Queue one signature (validated first: a bad one fails alone, here).  The future completes after commit."""
         signatures.validate(item)
-        future: Future[SignOutcome] = Future()
+        future: Future[Accepted] = Future()
         if self._closed:
             future.set_exception(IntakeClosed("the petition intake is shutting down"))
             return future
@@ -75,7 +92,7 @@ class Intake:
             first = self._queue.get()
             if first is None:
                 stopping = True
-                batch: list[tuple[NewSignature, Future[SignOutcome]]] = []
+                batch: list[tuple[NewSignature, Future[Accepted]]] = []
             else:
                 batch = [first]
             while len(batch) < self._max_batch:
@@ -98,11 +115,15 @@ class Intake:
             if late is not None:
                 late[1].set_exception(IntakeClosed("the petition intake is shutting down"))
 
-    def _store(self, batch: list[tuple[NewSignature, Future[SignOutcome]]]) -> None:
+    def _store(self, batch: list[tuple[NewSignature, Future[Accepted]]]) -> None:
         items = [item for item, _ in batch]
+        petition_ids = sorted({item.petition_id for item in items})
+        tokens = {pid: self._cache.token(pid) for pid in petition_ids} if self._cache is not None else {}
         try:
             with self._sessions() as session, session.begin():
                 outcomes = signatures.add_signatures(session, items)
+                # In the batch's transaction, after its counter updates: exact, and includes this batch.
+                totals = {pid: petitions.get_counts(session, pid) for pid in petition_ids}
         except Exception as exc:  # the whole batch is rolled back: every caller hears it, none is acknowledged
             log.warning("petition intake: a batch of %d signatures was not stored: %s", len(batch), exc)
             for _, future in batch:
@@ -110,8 +131,11 @@ class Intake:
             return
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(batch))
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(outcome)
+        if self._cache is not None:
+            for pid, counts in totals.items():
+                self._cache.offer(pid, tokens[pid], counts)
+        for (item, future), outcome in zip(batch, outcomes, strict=True):
+            future.set_result(Accepted(outcome, totals[item.petition_id]))
         if self._on_commit is not None:
             try:
                 self._on_commit(items, outcomes)

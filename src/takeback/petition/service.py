@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from takeback.mail import Mail, send_mail
 from takeback.petition import export as export_mod
 from takeback.petition import pow as pow_mod
 from takeback.petition import tokens
+from takeback.petition.counts import CountsCache
 from takeback.petition.emails import InvalidEmail, check_signer_email
 from takeback.petition.intake import Intake, IntakeClosed
 from takeback.petition.outbox import Outbox
@@ -70,6 +70,8 @@ class SignResult:
     #: What the signer is told; the same for a new and a repeated signature, so nobody learns who signed.
     status: str
     outcome: SignOutcome
+    #: The petition's counts as of the commit that stored (or found) this signature: the page shows them at once.
+    counts: Counts
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
@@ -121,15 +123,14 @@ class PetitionService:
         self._token_key = derive_key(secret, "tokens")
         self._pow_key = derive_key(secret, "pow")
         self.export_key = export_mod.signing_key(secret.encode())
-        self.intake = Intake(sessions, max_batch=settings.petition_batch_max, on_commit=None)
+        self.counts_cache = CountsCache(CACHE_TTL_S)
+        self.intake = Intake(sessions, max_batch=settings.petition_batch_max, counts_cache=self.counts_cache)
         self.outbox = Outbox(settings, sender=sender)
         self.limiter = VelocityLimiter(
             settings.petition_ip_limit_per_minute, settings.petition_network_limit_per_minute
         )
         self.spent = pow_mod.SpentChallenges()
         self._petitions: dict[str, tuple[float, PetitionInfo | None]] = {}
-        self._counts: dict[int, tuple[float, Counts]] = {}
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         self.intake.start()
@@ -157,15 +158,16 @@ class PetitionService:
         return cached[1]
 
     def counts(self, petition: PetitionInfo, *, fresh: bool = False) -> Counts:
-        """Verified and pending totals from the counter row; cached for a second so a viral page view is cheap."""
-        now = time.monotonic()
-        cached = self._counts.get(petition.id)
-        if fresh or cached is None or cached[0] < now:
-            with self.read_sessions() as session:
-                counts = petitions.get_counts(session, petition.id)
-            self._counts[petition.id] = (now + CACHE_TTL_S, counts)
-            return counts
-        return cached[1]
+        """Verified and pending totals from the counter row; cached for a second so a viral page view is cheap
+        (``CountsCache``: never older than this process's latest commit)."""
+        cached = None if fresh else self.counts_cache.get(petition.id)
+        if cached is not None:
+            return cached
+        token = self.counts_cache.token(petition.id)
+        with self.read_sessions() as session:
+            counts = petitions.get_counts(session, petition.id)
+        self.counts_cache.offer(petition.id, token, counts)
+        return counts
 
     def breakdown(self, petition: PetitionInfo, kind: str) -> list[tuple[str, Counts]]:
         with self.read_sessions() as session:
@@ -192,7 +194,7 @@ class PetitionService:
     async def sign(self, petition: PetitionInfo, form: SignForm, ip: str, base_url: str) -> SignResult:
         item, challenge = self._checked(petition, form, ip)
         try:
-            outcome = await asyncio.wrap_future(self.intake.submit(item))
+            accepted = await asyncio.wrap_future(self.intake.submit(item))
         except IntakeClosed:
             self.spent.release(challenge)
             raise PetitionError(503, "unavailable", "the server is restarting; please try again") from None
@@ -202,11 +204,11 @@ class PetitionService:
         except Exception:
             self.spent.release(challenge)
             raise PetitionError(503, "unavailable", "the signature could not be stored; please try again") from None
-        if outcome.created:
-            self._counts.pop(petition.id, None)
+        outcome = accepted.outcome
         if outcome.status == "pending" and self.settings.petition_send_mail:
             self.outbox.enqueue(outcome.signature_id, self._verification_mail(petition, outcome, base_url))
-        return SignResult("check_your_email" if outcome.status == "pending" else "accepted", outcome)
+        status = "check_your_email" if outcome.status == "pending" else "accepted"
+        return SignResult(status, outcome, accepted.counts)
 
     def _checked(self, petition: PetitionInfo, form: SignForm, ip: str) -> tuple[NewSignature, str]:
         """Every check before the write (open, fields, address, proof-of-work, velocity): cheap, no database."""
@@ -311,7 +313,7 @@ class PetitionService:
             raise PetitionError(410, "signature_removed", "this signature was removed by the organisers")
         if status != "verified":
             raise PetitionError(404, "signature_gone", "this signature no longer exists")
-        self._counts.pop(petition.id, None)
+        self.counts_cache.invalidate(petition.id)
         return status
 
     def unsubscribe(self, petition: PetitionInfo, token: str) -> None:
@@ -329,7 +331,7 @@ class PetitionService:
             if info is None or info.petition_id != petition.id:
                 raise PetitionError(404, "signature_gone", "this signature was already erased")
             signatures.erase_signature(session, signature_id)
-        self._counts.pop(petition.id, None)
+        self.counts_cache.invalidate(petition.id)
 
     # --- operators ---------------------------------------------------------------------------------------------
 
@@ -352,13 +354,13 @@ class PetitionService:
                 result = petitions.resolve_flag(session, petition.id, flag_id, action, actor=actor, note=note)
         except petitions.UnknownFlag:
             raise PetitionError(404, "not_found", f"no flag {flag_id} on this petition") from None
-        self._counts.pop(petition.id, None)
+        self.counts_cache.invalidate(petition.id)
         return result
 
     def remove(self, petition: PetitionInfo, ids: list[int], reason: str, actor: str) -> list[int]:
         with self.sessions.begin() as session:
             removed = signatures.remove_signatures(session, petition.id, ids, reason=reason, actor=actor)
-        self._counts.pop(petition.id, None)
+        self.counts_cache.invalidate(petition.id)
         return removed
 
     def export(self, petition: PetitionInfo, fmt: str = "csv") -> tuple[export_mod.Export, dict[str, object]]:

@@ -138,6 +138,10 @@ class SignIn(BaseModel):
 class SignOut(BaseModel):
     status: Literal["check_your_email", "accepted"]
     message: str
+    counts: CountsOut = Field(
+        description="the petition's counts as of the commit that stored this signature (the page shows them "
+        "together with the message, so a signer never sees a count from before their signature)"
+    )
 
 
 class TokenIn(BaseModel):
@@ -296,7 +300,7 @@ async def signed(
         message = "Thank you! Please confirm your signature with the link we e-mailed you."
     else:
         message = "Thank you! Your signature is recorded."
-    return SignOut(status=result.status, message=message)  # type: ignore[arg-type]
+    return SignOut(status=result.status, message=message, counts=counts_out(petition, result.counts))  # type: ignore[arg-type]
 
 
 class SignFastPath:

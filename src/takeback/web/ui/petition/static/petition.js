@@ -17,17 +17,27 @@
 
   function format(n) { return Number(n).toLocaleString("en"); }
 
+  // Bumped whenever the page shows counts it knows to be newer (the signing answer's): a periodic refresh that was
+  // already under way then carries older figures and is dropped, so the count never steps back.
+  let epoch = 0;
+
+  function show(counts) {
+    const verified = document.getElementById("verified-count");
+    const pending = document.getElementById("pending-count");
+    const progress = document.getElementById("progress");
+    if (verified) verified.textContent = format(counts.verified);
+    if (pending) pending.textContent = format(counts.pending);
+    if (progress) progress.value = Math.min(counts.verified, counts.goal);
+  }
+
   async function refresh(section) {
+    if (!section) return;
+    const started = epoch;
     try {
       const response = await fetch(section.dataset.countsUrl, { cache: "no-store" });
       if (!response.ok) return;
       const counts = await response.json();
-      const verified = document.getElementById("verified-count");
-      const pending = document.getElementById("pending-count");
-      const progress = document.getElementById("progress");
-      if (verified) verified.textContent = format(counts.verified);
-      if (pending) pending.textContent = format(counts.pending);
-      if (progress) progress.value = Math.min(counts.verified, counts.goal);
+      if (started === epoch) show(counts);
     } catch (e) { /* offline: keep the last figures */ }
   }
 
@@ -65,9 +75,12 @@
       });
       const answer = await response.json();
       if (response.ok) {
+        // The counts first (the answer carries them as of the commit that stored this signature), then the
+        // message, in one step: whoever reads "thank you" already sees a count that includes their signature.
+        epoch++;
+        if (answer.counts) show(answer.counts); else await refresh(section);
         status.textContent = answer.message;
         form.querySelectorAll("input, select, textarea").forEach((el) => { el.disabled = true; });
-        refresh(section);
         return;
       }
       status.textContent = (answer.error && answer.error.message) || "Something went wrong; please try again.";
