@@ -35,6 +35,8 @@ def rdap_server(extra: dict[str, Reply] | None = None) -> WebServer:
         "/registry/domain/bad-site.com": _recorded("rdap_domain_bad-site.com.json"),
         "/rir/ip/198.18.7.7": _recorded("rdap_ip_198.18.7.7.json"),
         "/rir/ip/198.19.1.1": _recorded("rdap_ip_198.19.1.1.json"),
+        # the block SHADY-HOSTING-NET was assigned from (RFC 9082 covering-prefix query): the upstream provider
+        "/rir/ip/198.18.0.0/15": _recorded("rdap_ip_198.18.0.0_15.json"),
         # garbage and hostile answers
         "/org-registry/domain/garbage.org": Reply(body=b"<html>not json</html>", content_type="text/html"),
         "/registry/domain/wrong-shape.com": Reply(body=b'{"objectClassName": "entity"}', content_type=RDAP_JSON),

@@ -12,8 +12,9 @@ import pytest
 
 from takeback.takedown.directory import DirectoryError, load_directory
 from takeback.takedown.parties import next_party, parse_security_txt, resolve_parties
-from takeback.takedown.rdap import RdapClient, RdapError
-from tests.discover.webserver import WebServer
+from takeback.takedown.rdap import RdapClient, RdapError, covering_prefix
+from takeback.takedown.site_contact import parse_contacts
+from tests.discover.webserver import Reply, WebServer
 from tests.takedown.rdap_server import rdap_server
 
 ADDRESSES = {"www.bad-site.com": ["198.18.7.7"], "cdn-site.com": ["198.19.1.1"], "old.reddit.com": ["198.18.7.7"]}
@@ -41,6 +42,7 @@ class FakeResult:
     body: bytes
     final_url: str = ""
     server_ip: str | None = None
+    headers: dict[str, str] | None = None
 
 
 class FakeFetcher:
@@ -122,14 +124,17 @@ def test_resolve_parties_records_every_step(rdap_site: WebServer) -> None:
     result = asyncio.run(resolve_parties("https://www.bad-site.com/gallery/1", rdap=client(rdap_site),
                                          directory=load_directory(), fetcher=fetcher, resolver=fake_resolver))
     kinds = [p.kind for p in result.parties]
-    assert kinds[:3] == ["site", "host", "registrar"] and set(kinds[3:]) == {"search_engine"}
-    site, host, registrar = result.parties[:3]
+    assert kinds[:4] == ["site", "host", "upstream", "registrar"] and set(kinds[4:]) == {"search_engine"}
+    site, host, upstream, registrar = result.parties[:4]
     assert (site.email, site.source) == ("security@bad-site.example", "security.txt")
     assert (host.email, host.source, host.key) == ("abuse@shady-hosting.example", "rdap", "host:rdap:NET-198-18-0-0-1")
+    assert (upstream.email, upstream.key) == ("abuse@upstream-transit.example", "upstream:rdap:NET-198-18-0-0-0")
     assert (registrar.email, registrar.key) == ("abuse@registrar.example", "registrar:iana:4242")
     assert [s["step"] for s in result.steps][:2] == ["dns", "security.txt"]
-    assert {s["step"] for s in result.steps} >= {"rdap-ip", "rdap-domain", "directory"}
-    assert next_party(result, "site") == host and next_party(result, "host") == registrar
+    assert {s["step"] for s in result.steps} >= {"rdap-ip", "rdap-ip-parent", "rdap-domain", "directory",
+                                                  "page-contact"}
+    assert next_party(result, "site") == host and next_party(result, "host") == upstream
+    assert next_party(result, "upstream") == registrar
     assert next_party(result, "registrar").kind == "search_engine"  # type: ignore[union-attr]
     # search engines in the directory carry web forms, flagged as unverified
     engines = result.of_kind("search_engine")
@@ -195,3 +200,141 @@ def test_shipped_directory_presents_nothing_unverified_as_fact() -> None:
             # An e-mail address may only be listed once someone verified it.
             assert channel.type == "web_form" or entry.verified, entry.id
             assert channel.url.startswith("https://")
+
+
+# --- the upstream provider: the network above the host's ------------------------------------------------------------
+
+
+def test_the_network_above_the_hosts_is_found_by_its_covering_prefix(rdap_site: WebServer) -> None:
+    rdap = client(rdap_site)
+    network = asyncio.run(rdap.ip("198.18.7.7"))
+    assert (network.start_address, network.end_address) == ("198.18.0.0", "198.18.255.255")
+    assert network.parent_handle == "NET-198-18-0-0-0"
+    parent = asyncio.run(rdap.parent(network))
+    assert parent.handle == "NET-198-18-0-0-0" and parent.name == "UPSTREAM-TRANSIT-BLK"
+    assert parent.abuse is not None and parent.abuse.email == "abuse@upstream-transit.example"
+    assert [url.rsplit("/ip/", 1)[1] for url, _ in parent.path] == ["198.18.0.0/15"]
+    before = rdap.requests
+    asyncio.run(rdap.parent(network))
+    assert rdap.requests == before  # cached
+
+
+@pytest.mark.parametrize(("start", "end", "expected"), [
+    ("198.18.0.0", "198.18.255.255", "198.18.0.0/15"),
+    ("198.18.0.0", "198.18.3.255", "198.18.0.0/21"),
+    ("198.18.0.10", "198.18.0.20", "198.18.0.0/27"),  # not one CIDR: the smallest prefix covering it
+    ("2001:db8::", "2001:db8::ffff", "2001:db8::/111"),
+    ("0.0.0.0", "255.255.255.255", None),
+    ("198.18.0.9", "198.18.0.1", None),
+    ("198.18.0.0", "2001:db8::", None),
+    ("nonsense", "198.18.0.1", None),
+])
+def test_covering_prefix(start: str, end: str, expected: str | None) -> None:
+    assert covering_prefix(start, end) == expected
+
+
+def _network(handle: str, start: str, end: str, email: str | None, **extra: Any) -> Reply:
+    import json
+
+    entity: dict[str, Any] = {"objectClassName": "entity", "handle": f"{handle}-ABUSE", "roles": ["abuse"],
+                              "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", "Abuse"]]
+                                             + ([["email", {}, "text", email]] if email else [])]}
+    body = {"objectClassName": "ip network", "handle": handle, "name": handle, "startAddress": start,
+            "endAddress": end, "entities": [entity], **extra}
+    return Reply(body=json.dumps(body).encode(), content_type="application/rdap+json")
+
+
+def test_an_up_link_is_followed_only_to_the_same_rdap_server() -> None:
+    with rdap_server() as server:
+        server.routes["/rir/ip/198.18.9.9"] = _network(
+            "NET-CHILD", "198.18.9.0", "198.18.9.255", "abuse@child.example",
+            links=[{"rel": "up", "href": server.url("/rir/ip/198.18.0.0/16")}])
+        server.routes["/rir/ip/198.18.0.0/16"] = _network("NET-UP", "198.18.0.0", "198.18.255.255",
+                                                          "abuse@up.example")
+        server.routes["/rir/ip/198.18.8.8"] = _network(
+            "NET-ELSEWHERE", "198.18.8.0", "198.18.8.255", "abuse@else.example",
+            links=[{"rel": "up", "href": "https://attacker.example/ip/1.2.3.0/24"}])
+        server.routes["/rir/ip/198.18.8.0/23"] = _network("NET-COVER", "198.18.8.0", "198.18.9.255", None)
+        rdap = client(server)
+        child = asyncio.run(rdap.ip("198.18.9.9"))
+        assert asyncio.run(rdap.parent(child)).handle == "NET-UP"
+        elsewhere = asyncio.run(rdap.ip("198.18.8.8"))
+        parent = asyncio.run(rdap.parent(elsewhere))  # the foreign link is ignored: the covering prefix is asked
+        assert parent.handle == "NET-COVER" and parent.path[0][0].endswith("/ip/198.18.8.0/23")
+        # a registry answering with the same network again has nothing above it
+        server.routes["/rir/ip/198.18.6.0/23"] = _network("NET-SELF", "198.18.6.0", "198.18.6.255", None)
+        server.routes["/rir/ip/198.18.6.6"] = _network("NET-SELF", "198.18.6.0", "198.18.6.255", None)
+        with pytest.raises(RdapError) as info:
+            asyncio.run(rdap.parent(asyncio.run(rdap.ip("198.18.6.6"))))
+        assert info.value.code == "not_found"
+
+
+def test_upstream_failures_are_recorded_and_leave_no_party(rdap_site: WebServer) -> None:
+    rdap_site.routes["/rir/ip/198.18.0.0/15"] = Reply(body=b"<html>", content_type="text/html")
+    result = asyncio.run(resolve_parties("https://www.bad-site.com/x", rdap=client(rdap_site),
+                                         directory=load_directory(), resolver=fake_resolver, search_engines=False))
+    assert [p.kind for p in result.parties] == ["host", "registrar"]
+    [step] = [s for s in result.steps if s["step"] == "rdap-ip-parent"]
+    assert step["outcome"] == "error" and "bad_response" in step["error"]
+    # a known CDN's own channel is the way: no upstream lookup
+    cdn = asyncio.run(resolve_parties("https://cdn-site.com/a.jpg", rdap=client(rdap_site),
+                                      directory=load_directory(), resolver=fake_resolver, search_engines=False))
+    assert [s["outcome"] for s in cdn.steps if s["step"] == "rdap-ip-parent"] == ["skipped"]
+
+
+# --- the site's own contact, from its pages ---------------------------------------------------------------------------
+
+FOOTER = b"""<html><body><p>gallery</p><footer>
+<a href="/about">About</a> <a href="mailto:hello@bad-site.example">Say hi</a>
+<a href="/contact-us">Contact</a> <a href="/legal/dmca">DMCA / Copyright</a>
+<a href="mailto:Copyright%40bad-site.example?subject=x">Report</a> <a href="mailto:not-an-address">x</a>
+<a href="javascript:alert(1)">abuse</a>
+</footer></body></html>"""
+
+
+def test_contacts_are_read_from_page_links() -> None:
+    emails, pages = parse_contacts(FOOTER, "https://www.bad-site.com/gallery/1", "text/html")
+    assert [(c.value, c.score) for c in emails] == [("Copyright@bad-site.example", 2), ("hello@bad-site.example", 1)]
+    assert [(c.value, c.score) for c in pages] == [("https://www.bad-site.com/legal/dmca", 2),
+                                                  ("https://www.bad-site.com/contact-us", 1)]
+
+
+@pytest.mark.parametrize("body", [
+    b"<div>" * 100_000 + b'<a href="mailto:deep@x.example">abuse</a>',
+    b"\xff\xfe\x00<<<a href=",
+    b"",
+    b"<a href='" + b"x" * 5000 + b"'>contact</a>",
+])
+def test_hostile_pages_never_break_the_reader(body: bytes) -> None:
+    emails, pages = parse_contacts(body, "https://site.example/", "text/html")
+    assert all(c.value != "deep@x.example" for c in emails) and not pages
+
+
+def test_the_sites_own_removal_channel_beats_its_security_contact(rdap_site: WebServer) -> None:
+    fetcher = FakeFetcher({
+        "https://www.bad-site.com/.well-known/security.txt": (200, b"Contact: mailto:security@bad-site.example\n"),
+        "https://www.bad-site.com/gallery/1": (200, FOOTER),
+    })
+    result = asyncio.run(resolve_parties("https://www.bad-site.com/img/1.jpg", rdap=client(rdap_site),
+                                         directory=load_directory(), fetcher=fetcher, resolver=fake_resolver,
+                                         search_engines=False, page_url="https://www.bad-site.com/gallery/1"))
+    site = result.of_kind("site")[0]
+    assert (site.email, site.source) == ("Copyright@bad-site.example", "page")
+    assert [s["step"] for s in site.resolution] == ["security.txt", "page-contact"]
+    # the page named a removal channel: the home page was not needed
+    assert "https://www.bad-site.com/" not in fetcher.calls
+    assert fetcher.calls.count("https://www.bad-site.com/gallery/1") == 1
+
+
+def test_a_contact_page_is_used_when_nothing_else_is_published(rdap_site: WebServer) -> None:
+    fetcher = FakeFetcher({
+        "https://www.bad-site.com/": (200, b'<a href="/contact">Contact us</a>'),
+        "https://www.bad-site.com/img/2.jpg": (200, b"\xff\xd8 not html"),
+    })
+    result = asyncio.run(resolve_parties("https://www.bad-site.com/img/2.jpg", rdap=client(rdap_site),
+                                         directory=load_directory(), fetcher=fetcher, resolver=fake_resolver,
+                                         search_engines=False))
+    site = result.of_kind("site")[0]
+    assert (site.email, site.web_form, site.source) == (None, "https://www.bad-site.com/contact", "page")
+    outcomes = [(s["url"], s["outcome"]) for s in result.steps if s["step"] == "page-contact"]
+    assert outcomes[1] == ("https://www.bad-site.com/", "found") and outcomes[0][1] in ("no_contact", "not_html")

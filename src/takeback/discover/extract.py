@@ -149,6 +149,10 @@ def _depth_cut(data: bytes, max_depth: int) -> int | None:
     return None
 
 
+#: Public name for other modules that parse hostile HTML themselves (takedown's contact reader).
+depth_cut = _depth_cut
+
+
 # --- decoding --------------------------------------------------------------------------------------------------
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]{1,40})""", re.IGNORECASE)

@@ -20,14 +20,14 @@ class Party(Base):
     __tablename__ = "parties"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    #: site | host | registrar | platform | search_engine | regulator
+    #: site | host | upstream | registrar | platform | search_engine | regulator
     kind: Mapped[str] = mapped_column(String(16))
     #: Stable identity, e.g. "registrar:iana:292", "host:rdap:NET-203-0-113-0-1", "platform:google-search".
     key: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     web_form: Mapped[str | None] = mapped_column(String(2048))
-    #: rdap | security.txt | directory | manual | unresolved
+    #: rdap | security.txt | page | directory | manual | unresolved
     source: Mapped[str] = mapped_column(String(32))
     resolution: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,7 @@ from takeback.store.models import utcnow
 from takeback.store.models_findings import Finding
 from takeback.store.models_notices import FindingParty, Party
 
-PARTY_KINDS = ("site", "host", "registrar", "platform", "search_engine", "regulator")
+PARTY_KINDS = ("site", "host", "upstream", "registrar", "platform", "search_engine", "regulator")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Who can remove a finding: the platform or site operator, the hosting provider, the registrar, search engines.
 
 ``resolve_parties(url, ...)`` asks, in order: the curated directory (known platforms and search engines), the site's
-``/.well-known/security.txt`` (RFC 9116) through the safe fetcher, RDAP for the server's IP network (the host's abuse
-contact) and RDAP for the domain (the registrar's abuse contact).  Every step is recorded (what was asked, what came
+``/.well-known/security.txt`` (RFC 9116) and its own pages (``mailto:`` and abuse/DMCA/contact links, see
+``site_contact``) through the safe fetcher, RDAP for the server's IP network (the host's abuse contact) and for the
+network above it (the upstream provider, for when the host does not act), and RDAP for the domain (the registrar's
+abuse contact).  Every step is recorded (what was asked, what came
 back or why it failed), so the person and a later reader can see how each party was found.  A step that fails
 (timeout, garbage, no contact) leaves that party unresolved with the reason, for the person to fill in; it never
 stops the other steps.
@@ -14,16 +16,19 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from takeback.discover.urlguard import Resolver, UnsafeURL, parse_url, system_resolver
 from takeback.takedown.directory import Directory, Entry
 from takeback.takedown.notices import check_email
-from takeback.takedown.rdap import RdapClient, RdapError
+from takeback.takedown.rdap import RdapClient, RdapError, RdapResult
+from takeback.takedown.site_contact import PageContacts, find_page_contacts
 
-#: Escalation goes down this list: the party closest to the content first.
-ESCALATION_ORDER = ("platform", "site", "host", "registrar", "search_engine")
+#: Escalation goes down this list: the party closest to the content first.  The upstream provider (the network the
+#: host's block was assigned from) comes after the host: it can make its customer act, or cut it off.
+ESCALATION_ORDER = ("platform", "site", "host", "upstream", "registrar", "search_engine")
 #: The notice basis that usually fits a party kind when escalating (the person may choose another).
-DEFAULT_BASIS_FOR = {"registrar": "abuse", "search_engine": "delisting"}
+DEFAULT_BASIS_FOR = {"upstream": "abuse", "registrar": "abuse", "search_engine": "delisting"}
 SECURITY_TXT_MAX_BYTES = 32 * 1024
 
 
@@ -38,7 +43,7 @@ class PartyCandidate:
     name: str
     email: str | None
     web_form: str | None
-    #: directory | security.txt | rdap | unresolved
+    #: directory | security.txt | page | rdap | unresolved
     source: str
     resolution: tuple[dict[str, Any], ...] = ()
     note: str = ""
@@ -104,53 +109,123 @@ def parse_security_txt(text: str) -> tuple[list[str], list[str]]:
     return emails, urls
 
 
-async def _security_txt(host: str, fetcher: FetcherLike) -> tuple[PartyCandidate | None, dict[str, Any]]:
+async def _security_txt(host: str, fetcher: FetcherLike) -> tuple[tuple[list[str], list[str]], dict[str, Any]]:
+    """(e-mails, https URLs) of the site's security.txt, and the recorded step."""
     url = f"https://{host}/.well-known/security.txt"
     step: dict[str, Any] = {"step": "security.txt", "url": url}
     try:
         result = await fetcher.fetch(url, max_bytes=SECURITY_TXT_MAX_BYTES, accept="text/plain")
     except Exception as exc:  # FetchError and anything a hostile server provokes: recorded, never fatal
         step.update(outcome="error", error=f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"[:300])
-        return None, step
+        return ([], []), step
     step["status"] = result.status
     if result.status != 200:
         step["outcome"] = "absent"
-        return None, step
+        return ([], []), step
     emails, urls = parse_security_txt(bytes(result.body).decode("utf-8", "replace"))
     step.update(outcome="found" if emails or urls else "no_contact", emails=emails, urls=urls)
-    if not emails and not urls:
-        return None, step
-    return PartyCandidate(
-        kind="site", key=f"site:{host}", name=host, email=emails[0] if emails else None,
-        web_form=None if emails else urls[0], source="security.txt", resolution=(step,),
-        note="security.txt names a security contact; it is the site operator's published contact",
-    ), step
+    return (emails, urls), step
+
+
+def site_party(host: str, security: tuple[list[str], list[str]], page: PageContacts,
+               steps: tuple[dict[str, Any], ...]) -> PartyCandidate | None:
+    """One site party from what security.txt and the pages offer.  A removal channel the site itself labels
+    (abuse / DMCA / copyright e-mail or page) beats the security contact, which beats a general contact."""
+    emails, urls = security
+    best_email, best_page = page.best_email, page.best_page
+    email, web_form, source, note = None, None, "", ""
+    if best_email is not None and best_email.score >= 2:
+        label = best_email.text or "mailto"
+        email, source, note = best_email.value, "page", f"the site's own removal contact ({label})"
+    elif emails:
+        email, source = emails[0], "security.txt"
+        note = "security.txt names a security contact; it is the site operator's published contact"
+    elif best_email is not None:
+        email, source, note = best_email.value, "page", "a contact address published on the site"
+    if email is None:
+        if best_page is not None and best_page.score >= 2:
+            web_form, source, note = best_page.value, "page", f"the site's removal page ({best_page.text or 'link'})"
+        elif urls:
+            web_form, source = urls[0], "security.txt"
+            note = "security.txt names a contact page; it is the site operator's published contact"
+        elif best_page is not None:
+            web_form, source, note = best_page.value, "page", "the site's contact page"
+    if email is None and web_form is None:
+        return None
+    return PartyCandidate(kind="site", key=f"site:{host}", name=host, email=email, web_form=web_form, source=source,
+                          resolution=steps, note=note)
+
+
+async def _site(host: str, pages: Sequence[str], fetcher: FetcherLike
+                ) -> tuple[PartyCandidate | None, list[dict[str, Any]]]:
+    security, page = await asyncio.gather(_security_txt(host, fetcher), find_page_contacts(pages, fetcher))
+    steps = [security[1], *page.steps]
+    return site_party(host, security[0], page, tuple(steps)), steps
 
 
 async def _host(host: str, address: str | None, rdap: RdapClient, directory: Directory, basis: str | None
-                ) -> tuple[PartyCandidate, dict[str, Any]]:
+                ) -> tuple[list[PartyCandidate], list[dict[str, Any]]]:
+    """The hosting provider and, one level up, the upstream provider (when one is reachable); their steps."""
     step: dict[str, Any] = {"step": "rdap-ip", "address": address}
     if address is None:
         step.update(outcome="error", error="the host name did not resolve")
-        return _unresolved("host", host, step, "the server's address is unknown: enter the hosting provider"), step
+        note = "the server's address is unknown: enter the hosting provider"
+        return [_unresolved("host", host, step, note)], [step]
     try:
         result = await rdap.ip(address)
     except RdapError as exc:
         step.update(outcome="error", error=str(exc)[:300], requests=_requests(exc))
         note = "RDAP lookup failed: enter the hosting provider's abuse contact"
-        return _unresolved("host", address, step, note), step
+        return [_unresolved("host", address, step, note)], [step]
+    party = _host_party(result, address, directory, basis, step)
+    upstream, up_step = await _upstream(result, party, rdap)
+    return [party] + ([upstream] if upstream is not None else []), [step, up_step]
+
+
+def _host_party(result: RdapResult, address: str, directory: Directory, basis: str | None, step: dict[str, Any]
+                ) -> PartyCandidate:
     step.update(outcome="found", url=result.url, network=result.handle, name=result.name,
                 abuse=result.abuse.email if result.abuse else None, requests=[list(p) for p in result.path])
     known = directory.for_network(result.name) or directory.for_network(result.handle)
     if known is not None:
         step["directory"] = known.id
         party = _directory_party(known, basis, step)
-        return PartyCandidate(**{**_fields(party), "kind": "host"}), step
+        return PartyCandidate(**{**_fields(party), "kind": "host"})
     email = _valid_email(result.abuse.email if result.abuse else None)
     return PartyCandidate(
         kind="host", key=f"host:rdap:{result.handle or result.name}"[:255], name=result.name or address,
         email=email, web_form=None, source="rdap" if email else "unresolved", resolution=(step,),
         note="" if email else "RDAP names no abuse e-mail for this network: enter one",
+    )
+
+
+async def _upstream(network: RdapResult, host: PartyCandidate, rdap: RdapClient
+                    ) -> tuple[PartyCandidate | None, dict[str, Any]]:
+    """The network above the host's (RFC 9083 "up" link or the covering prefix): its abuse desk can make the host
+    act.  Only a reachable party that is not the host itself is kept; every outcome is a recorded step."""
+    step: dict[str, Any] = {"step": "rdap-ip-parent", "network": network.handle, "parent_handle": network.parent_handle}
+    if host.source == "directory":
+        step.update(outcome="skipped", reason="the host is a known provider with its own channel")
+        return None, step
+    try:
+        parent = await rdap.parent(network)
+    except RdapError as exc:
+        step.update(outcome="error" if exc.code != "not_found" else "absent", error=str(exc)[:300],
+                    requests=_requests(exc))
+        return None, step
+    email = _valid_email(parent.abuse.email if parent.abuse else None)
+    step.update(outcome="found", url=parent.url, network_above=parent.handle, name=parent.name, abuse=email,
+                requests=[list(p) for p in parent.path])
+    if email is None:
+        step["outcome"] = "no_contact"
+        return None, step
+    if email == host.email:
+        step["outcome"] = "same_as_host"
+        return None, step
+    return PartyCandidate(
+        kind="upstream", key=f"upstream:rdap:{parent.handle or parent.name}"[:255], name=parent.name or parent.handle,
+        email=email, web_form=None, source="rdap", resolution=(step,),
+        note=f"the network above {network.name or network.handle}: the host's upstream provider",
     ), step
 
 
@@ -199,8 +274,10 @@ async def resolve_parties(
     resolver: Resolver = system_resolver,
     basis: str | None = None,
     search_engines: bool = True,
+    page_url: str | None = None,
 ) -> PartyResolution:
-    """Everyone who can remove ``url``, in escalation order, with the steps that found them.  Raises ``UnsafeURL``
+    """Everyone who can remove ``url``, in escalation order, with the steps that found them.  ``page_url`` is the
+    page the finding was seen on (read for the site's contact links before the home page).  Raises ``UnsafeURL``
     only when the URL itself is malformed; every other failure is recorded on the unresolved party."""
     _, host, port = parse_url(url)
     steps: list[dict[str, Any]] = []
@@ -217,13 +294,22 @@ async def resolve_parties(
     address = addresses[0] if addresses else None
     if address is not None:
         steps.append({"step": "dns", "host": host, "outcome": "found", "addresses": list(addresses)[:8]})
-    tasks = [_host(host, address, rdap, directory, basis), _registrar(host, rdap)]
+    host_task = _host(host, address, rdap, directory, basis)
+    registrar_task = _registrar(host, rdap)
     if fetcher is not None and not any(p.kind == "platform" for p in parties):
-        tasks.insert(0, _security_txt(host, fetcher))  # type: ignore[arg-type]
-    for party, step in await asyncio.gather(*tasks):
-        steps.append(step)
-        if party is not None:
-            parties.append(party)
+        parts = urlsplit(url)
+        site_task = _site(host, [page_url or url, f"{parts.scheme}://{parts.netloc}/"], fetcher)
+        (site, site_steps), (hosts, host_steps), (registrar, registrar_step) = await asyncio.gather(
+            site_task, host_task, registrar_task)
+        steps.extend(site_steps)
+        if site is not None:
+            parties.append(site)
+    else:
+        (hosts, host_steps), (registrar, registrar_step) = await asyncio.gather(host_task, registrar_task)
+    steps.extend(host_steps)
+    parties.extend(hosts)
+    steps.append(registrar_step)
+    parties.append(registrar)
     if search_engines:
         for entry in directory.search_engines():
             step = {"step": "directory", "entry": entry.id, "reason": "search engines can delist the URL"}

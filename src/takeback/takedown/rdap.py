@@ -1,5 +1,5 @@
 """RDAP lookups (RFC 9082 queries, RFC 9083 responses, RFC 9224 bootstrap): who registered a domain, who runs an IP
-network, and their abuse contacts.
+network, the network above it (the upstream provider that assigned the block), and their abuse contacts.
 
 Plain httpx against the IANA bootstrap files rather than a WHOIS-scraping library: the bootstrap base URL is a
 setting, so tests point it at a loopback server with recorded responses, and every response is treated as hostile
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -62,6 +62,11 @@ class RdapResult:
     entities: tuple[RdapContact, ...] = ()
     #: Requests made, in order: (url, status or error code).
     path: tuple[tuple[str, str], ...] = field(default=())
+    #: IP networks: first and last address, the parent network's handle and the RFC 9083 "up" link, when given.
+    start_address: str | None = None
+    end_address: str | None = None
+    parent_handle: str | None = None
+    up_link: str | None = None
 
     @property
     def registrar_iana_id(self) -> str | None:
@@ -133,8 +138,45 @@ def parse_ip(data: Any, query: str, url: str) -> RdapResult:
     contacts = _contacts(data.get("entities"))
     owner = _first(contacts, "registrant") or _first(contacts, "administrative")
     name = str(data.get("name") or (owner.name if owner else "") or data.get("handle") or query)[:200]
+    up = None
+    for link in data.get("links") or ():
+        if isinstance(link, dict) and link.get("rel") == "up" and isinstance(link.get("href"), str):
+            up = link["href"][:2048]
+            break
     return RdapResult("ip", query, url, str(data.get("handle") or "")[:100], name, owner,
-                      _first(contacts, "abuse"), tuple(contacts))
+                      _first(contacts, "abuse"), tuple(contacts),
+                      start_address=_address(data.get("startAddress")), end_address=_address(data.get("endAddress")),
+                      parent_handle=str(data["parentHandle"])[:100] if isinstance(data.get("parentHandle"), str)
+                      else None, up_link=up)
+
+
+def _address(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def covering_prefix(start: str, end: str) -> str | None:
+    """The smallest prefix strictly larger than the network ``start``-``end``: an RFC 9082 ``ip/<prefix>/<len>``
+    query for it answers with the network one level up (the block the network was carved from)."""
+    try:
+        first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)
+    except ValueError:
+        return None
+    if first.version != last.version or int(first) > int(last):
+        return None
+    bits = first.max_prefixlen
+    span = int(first) ^ int(last)
+    prefix = bits - span.bit_length()
+    network = ipaddress.ip_network(f"{first}/{prefix}", strict=False)
+    if network.network_address == first and int(network.broadcast_address) == int(last):
+        prefix -= 1  # exactly one CIDR: ask for the block above it
+    if prefix < 1:
+        return None
+    return str(ipaddress.ip_network(f"{first}/{prefix}", strict=False))
 
 
 class RdapClient:
@@ -295,6 +337,40 @@ class RdapClient:
         result = parse_ip(data, str(ip), url)
         result = RdapResult(**{**_asdict(result), "path": tuple(path)})
         return self._remember(("ip", str(ip)), result)
+
+    async def parent(self, network: RdapResult) -> RdapResult:
+        """The network above ``network`` (the upstream provider that assigned the block), from the same RDAP
+        server: its RFC 9083 "up" link when it points there, otherwise an RFC 9082 query for the covering prefix.
+        Raises ``RdapError`` (``not_found`` when there is nothing above, or only the same network again)."""
+        if network.kind != "ip" or "/ip/" not in network.url:
+            raise RdapError("not_found", "only IP networks have a parent network")
+        base = network.url.rsplit("/ip/", 1)[0]
+        cache_key = ("parent", network.handle or network.url)
+        cached = self._cached(cache_key)
+        if cached is not None:
+            return cached
+        url = None
+        if network.up_link and _origin(network.up_link) == _origin(base) and "/ip/" in network.up_link:
+            url = network.up_link  # a link to another server would let a response steer our requests elsewhere
+        elif network.start_address and network.end_address:
+            prefix = covering_prefix(network.start_address, network.end_address)
+            if prefix is not None:
+                url = f"{base}/ip/{prefix}"
+        if url is None:
+            raise RdapError("not_found", "the network names no range or parent to look up", network.url)
+        path: list[tuple[str, str]] = []
+        data = await self._get_json(url, path)
+        result = parse_ip(data, network.query, url)
+        if (result.handle and result.handle == network.handle) or (
+                (result.start_address, result.end_address) == (network.start_address, network.end_address)):
+            raise RdapError("not_found", "the registry knows no network above this one", url)
+        result = RdapResult(**{**_asdict(result), "path": tuple(path)})
+        return self._remember(cache_key, result)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _asdict(result: RdapResult) -> dict[str, Any]:
