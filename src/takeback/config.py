@@ -91,6 +91,24 @@ class Settings(BaseSettings):
     #: An editable platform directory (JSON, the shape of takedown/data/platforms.json) merged over the shipped one.
     takedown_platforms_file: Path | None = None
 
+    # --- takedown follow-through (jobs `notices.*`), inbound sweep, SMTP trust (docs/takedown.md, docs/jobs.md) ----
+    #: When a notice's deadline passes, the jobs send the same party one reminder citing the notice and its deadline.
+    #: On by default: it goes to whoever already has the notice and asserts nothing new.
+    takedown_auto_reminders: bool = True
+    #: How long the party has after the reminder before the next step (escalation).
+    takedown_reminder_grace_days: float = Field(default=3.0, gt=0)
+    #: Carry out escalations (the next party's notice, drafted from her earlier statements, sent) instead of only
+    #: proposing them to her.  Off by default: it tells someone new about her, under a basis she may not have chosen.
+    takedown_auto_escalate: bool = False
+    #: Re-check the URLs of notices waiting for removal this often; removed ones (to catch re-uploads) this often.
+    takedown_recheck_hours: float = Field(default=6.0, gt=0)
+    takedown_recheck_removed_hours: float = Field(default=24.0, gt=0)
+    #: Inbound mode: the bank where the platform registers its uploads' hashes (each signal's note: the upload's
+    #: reference).  Accepting a TAKE IT DOWN request sweeps it for copies; empty turns the sweep off.
+    takedown_uploads_bank: str = "uploads"
+    #: A CA certificate (PEM) to trust for the SMTP server's TLS instead of the system's: a private relay.
+    smtp_tls_ca_file: Path | None = None
+
     # --- discover fetcher (discover/fetch.py; every crawl, re-check and feed request goes through it) --------------
     #: Largest decompressed body kept per request; whole-request deadline (slow bodies included); connect deadline.
     fetch_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)

@@ -4,10 +4,16 @@ One small synchronous sender (``smtplib``) so every caller gets the same envelop
 from configuration, headers are built by the standard library (no header injection through names or subjects),
 and a refused or unreachable server is a ``MailError`` the caller records instead of a crash.  Async callers run
 ``send_mail`` in a thread.
+
+TLS (STARTTLS or TLS from the first byte) always verifies the server's certificate and host name; a private relay
+with its own CA is trusted by naming that CA (``smtp_tls_ca_file``), never by turning verification off.  A caller
+that may send the same message twice (a job retried after a crash) passes a stable ``message_id``, so the
+recipient's systems can recognise the repeat.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -32,6 +38,17 @@ class Mail:
     headers: dict[str, str] = field(default_factory=dict)
     #: Attachments as (filename, MIME type "major/minor", bytes): machine-readable copies, never media.
     attachments: tuple[tuple[str, str, bytes], ...] = ()
+    #: A fixed Message-ID ("<id@domain>") instead of a fresh one: the same value on every retry of one send.
+    message_id: str | None = None
+
+
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-~]{1,200}>")
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Certificate and host name checked; the system's CAs, or only ``smtp_tls_ca_file`` when it is set."""
+    cafile = str(settings.smtp_tls_ca_file) if settings.smtp_tls_ca_file else None
+    return ssl.create_default_context(cafile=cafile)
 
 
 def build_message(settings: Settings, mail: Mail) -> EmailMessage:
@@ -43,7 +60,9 @@ def build_message(settings: Settings, mail: Mail) -> EmailMessage:
     message["To"] = ", ".join(mail.to)
     message["Subject"] = mail.subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=settings.smtp_from.rpartition("@")[2] or None)
+    if mail.message_id is not None and not _MESSAGE_ID.fullmatch(mail.message_id):
+        raise MailError("the Message-ID must look like <id@domain>")
+    message["Message-ID"] = mail.message_id or make_msgid(domain=settings.smtp_from.rpartition("@")[2] or None)
     if mail.reply_to:
         message["Reply-To"] = mail.reply_to
     for name, value in mail.headers.items():
@@ -67,17 +86,17 @@ def send_mail(settings: Settings, mail: Mail) -> str:
         if settings.smtp_ssl:
             smtp = smtplib.SMTP_SSL(
                 settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s,
-                context=ssl.create_default_context(),
+                context=tls_context(settings),
             )
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
         with smtp:
             if settings.smtp_starttls and not settings.smtp_ssl:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=tls_context(settings))
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
             refused = smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
         raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
     if refused:
         raise MailError(f"recipients refused: {', '.join(sorted(refused))}")
