@@ -7,19 +7,21 @@ import ast
 import asyncio
 import gzip
 import itertools
+import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import httpcore
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from takeback.config import Settings
-from takeback.discover.fetch import Fetcher, FetchError, FetchPolicy, FetchResult, _BoundedDecoder, _PinnedBackend
+from takeback.discover.fetch import Fetcher, FetchError, FetchPolicy, FetchResult, _BoundedDecoder
+from takeback.discover.pinned import AddressGate, PinnedResolver, VettedAddresses
 from tests.discover.webserver import ALLOW_LOOPBACK, Reply, Request, WebServer, redirect
 
 POLICY = FetchPolicy(max_bytes=100_000, timeout_s=2.0, connect_timeout_s=1.0, respect_robots=False)
@@ -255,13 +257,105 @@ def test_allow_list_opens_only_what_it_lists(server: WebServer) -> None:
     assert isinstance(ok, FetchResult)
 
 
-def test_pinned_backend_refuses_names_it_has_not_vetted() -> None:
-    backend = _PinnedBackend(httpcore.AnyIOBackend())
+class Answers:
+    """A resolver that gives one prepared answer per lookup, in order (the last one repeats)."""
+
+    def __init__(self, *answers: Sequence[str]) -> None:
+        self.answers = [list(a) for a in answers]
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        with self.lock:
+            self.calls += 1
+            return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+def test_pooled_connection_is_reused_but_every_hop_is_vetted_again() -> None:
+    """A keep-alive connection to a vetted host does not exempt later requests from the guard: the second fetch
+    rides the pooled connection, and its redirect hop, now resolving to the metadata address, is refused even
+    though a connection to that very host and port is open and idle."""
+    routes = {"/": Reply(body=PAGE), "/to-root": redirect("/", 301)}
+    with WebServer(routes) as site:
+        answers = Answers(["127.0.0.1"], ["127.0.0.1"], ["169.254.169.254"])
+
+        async def go(fetcher: Fetcher) -> tuple[FetchResult, FetchError]:
+            first = await fetcher.fetch(f"http://pool.test:{site.port}/")
+            with pytest.raises(FetchError) as info:
+                await fetcher.fetch(f"http://pool.test:{site.port}/to-root")
+            return first, info.value
+
+        first, error = run(go, resolver=answers, allow_networks=ALLOW_LOOPBACK)
+        assert first.body == PAGE
+        assert error.code == "unsafe_url"
+        assert answers.calls == 3  # one lookup per hop, pooled or not
+        assert (site.hits["/"], site.hits["/to-root"]) == (1, 1)
+        assert site.connections == 1  # the second request did go over the pooled connection
+
+
+def test_keep_alive_connections_are_reused() -> None:
+    with WebServer(default=Reply(body=PAGE)) as site:
+        policy = FetchPolicy(per_host_concurrency=2, timeout_s=5.0, respect_robots=False)
+
+        async def go(fetcher: Fetcher) -> list[FetchResult]:
+            return list(await asyncio.gather(*(fetcher.fetch(site.url(f"/p{i}")) for i in range(40))))
+
+        results = run(go, policy, allow_networks=ALLOW_LOOPBACK)
+        assert all(r.status == 200 for r in results)
+        assert site.connections <= 2
+
+
+def test_socket_factory_refuses_unvetted_destinations_whatever_the_table_says(server: WebServer) -> None:
+    """Defence in depth: even a poisoned vetted-address table (a guard bug) cannot open a socket to a private
+    address, because the socket factory applies the address rule to every connection itself."""
+    before = sum(server.hits.values())
+
+    async def go() -> Exception:
+        async with Fetcher(POLICY) as fetcher:  # no allow-list: loopback is forbidden
+            fetcher._vetted.set("poisoned.test", ("127.0.0.1",))
+            assert fetcher._session is not None
+            with pytest.raises(aiohttp.ClientConnectorError) as info:
+                async with fetcher._session.get(f"http://poisoned.test:{server.port}/"):
+                    pass
+            with pytest.raises(aiohttp.ClientConnectorError):  # an IP literal skips the resolver, not the gate
+                async with fetcher._session.get(server.url("/")):
+                    pass
+            return info.value
+
+    error = asyncio.run(go())
+    assert "non-public address (127.0.0.1)" in str(error.os_error)
+    assert sum(server.hits.values()) == before
+
+
+def test_address_gate_applies_the_rule() -> None:
+    gate = AddressGate(lambda address: address == "93.184.216.34")
+    with pytest.raises(OSError, match="non-public"):
+        gate((socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", 80)))
+    sock = gate((socket.AF_INET, socket.SOCK_STREAM, 0, "", ("93.184.216.34", 80)))
+    sock.close()
+
+
+def test_pinned_resolver_answers_only_vetted_addresses() -> None:
+    vetted = VettedAddresses()
+    vetted.set("Site.Test.", ("93.184.216.34", "2606:2800:220:1::1"))
+
+    async def go() -> list[str]:
+        resolver = PinnedResolver(vetted)
+        answers = await resolver.resolve("site.test", 443, family=socket.AF_UNSPEC)
+        only_v4 = await resolver.resolve("SITE.TEST.", 443, family=socket.AF_INET)
+        assert [a["host"] for a in only_v4] == ["93.184.216.34"]
+        return [a["host"] for a in answers]
+
+    assert asyncio.run(go()) == ["93.184.216.34", "2606:2800:220:1::1"]
+
+
+def test_pinned_resolver_refuses_names_it_has_not_vetted() -> None:
+    resolver = PinnedResolver(VettedAddresses())
 
     async def go() -> None:
-        await backend.connect_tcp("unvetted.example", 80)
+        await resolver.resolve("unvetted.example", 80)
 
-    with pytest.raises(httpcore.ConnectError):
+    with pytest.raises(OSError, match="no vetted address"):
         asyncio.run(go())
 
 

@@ -61,6 +61,8 @@ class WebServer:
         self.hits: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        #: TCP connections accepted (fewer than requests when the client keeps connections alive).
+        self.connections = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -124,6 +126,11 @@ def _make_handler(server: WebServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             return
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server.connections += 1
 
         def handle(self) -> None:
             try:
