@@ -104,13 +104,14 @@ def test_end_to_end(sessions: sessionmaker[Session], smtp_server: SmtpServer) ->
             due = service.check_due(session, now=T0 + timedelta(hours=49), directory=load_directory())
         assert [n.id for n in due.expired] == [notice.id] and due.expired[0].state == "expired"
         proposal = due.proposals[0]
-        assert proposal.party is not None and proposal.party.kind == "registrar" and proposal.basis == "abuse"
+        # the host did not act: next is its upstream provider (the network above the host's, from RDAP)
+        assert proposal.party is not None and proposal.party.kind == "upstream" and proposal.basis == "abuse"
         assert any("Federal Trade Commission" in r["name"] for r in proposal.regulators)
         with sessions.begin() as session:
             follow = service.escalate(session, notice.id, party_id=proposal.party.id, basis="abuse",
                                       details={"explanation": "Hosts intimate images of me", "good_faith": True},
                                       now=T0 + timedelta(hours=50))
-            assert follow.parent_id == notice.id and follow.recipient == "abuse@registrar.example"
+            assert follow.parent_id == notice.id and follow.recipient == "abuse@upstream-transit.example"
             assert follow.data["notice"]["sender"]["name"] == "Jane Doe"  # carried over
             assert store.get_notice(session, notice.id).state == "escalated"  # type: ignore[union-attr]
             service.send_notice(session, settings, follow.id, now=T0 + timedelta(hours=50))

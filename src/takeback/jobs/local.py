@@ -253,7 +253,8 @@ class LocalBackend:
     async def _run(self, job: _Job) -> None:
         spec = self.tasks.get(job.task)
         job.status = "doing"
-        ctx = JobContext(self.settings, self.sessions, job.id, job.task, job.key, job.attempts, self.enqueue)
+        ctx = JobContext(self.settings, self.sessions, job.id, job.task, job.key, job.attempts, self.enqueue,
+                         self.clock)
         finished = False
         try:
             async with self._exclusive(job.key):

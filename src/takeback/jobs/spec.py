@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,8 @@ class JobContext:
     attempts: int
     #: Enqueue follow-up jobs on the same backend (fan-out from sweeps, delayed retries).
     enqueue: Enqueue
+    #: The backend's clock (seconds since the epoch): tasks ask it for "now", so tests can move time.
+    clock: Callable[[], float] = time.time
 
 
 TaskFunc = Callable[[JobContext, dict[str, Any]], Awaitable[None]]

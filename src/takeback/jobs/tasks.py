@@ -2,18 +2,26 @@
 
 Each sweep (scheduled) asks the store what is due and enqueues one keyed job per item; each item job does one
 thing and is safe to run twice.  The work itself belongs to other modules; a task whose module is not installed
-yet fails with ``TaskUnavailable`` and its sweep enqueues nothing (look for ``TODO(wire)`` below).
+fails with ``TaskUnavailable`` and its sweep enqueues nothing.  "Now" is the backend's clock (``ctx.clock``).
 
 ========================  ====================================================================================
 task                      what it does
 ========================  ====================================================================================
 notices.send_queued       sweep: one ``notices.send`` per queued notice (backing off after failed attempts)
 notices.send              takedown.service.send_notice (queued → sent; a refusal keeps it queued with the error)
-notices.check_deadlines   takedown.service.check_due (open notices past their deadline → expired + proposal)
+notices.check_deadlines   sweep: takedown.service.check_due (past deadline → expired + proposal), reopen_reappeared
+                          (a removed URL is back → follow-up drafted), then one ``notices.remind`` per expired notice
+                          due a reminder and one ``notices.escalate`` per notice due its next step
+notices.remind            takedown.followup.send_reminder: the one reminder to the same party (at most once)
+notices.escalate          takedown.followup.escalation_step: proposed to the person, or carried out and the new
+                          notice sent (``takedown_auto_escalate``)
+notices.recheck_due       sweep: one ``notices.recheck`` per notice awaiting removal (or removed: re-uploads)
+                          whose URLs were not checked lately
+notices.recheck           takedown.service.recheck_notice: every URL again through the discover fetcher
 cases.rescan              discover.scan: a new crawl run of the case from its previous seeds
-cases.rescan_due          sweep: TODO(wire) discover.scan.due_cases(session, now) -> case ids
-findings.recheck          TODO(wire) discover.recheck.recheck_finding(sessions, settings, finding_id)
-findings.recheck_due      sweep: TODO(wire) discover.recheck.due_findings(session, now) -> finding ids
+cases.rescan_due          sweep: discover.scan.due_cases(session, now) -> case ids
+findings.recheck          discover.recheck.recheck_finding(sessions, settings, finding_id)
+findings.recheck_due      sweep: discover.recheck.due_findings(session, now) -> finding ids
 webhooks.deliver          one attempt of a recorded webhook delivery (procrastinate backend; see webhook_jobs)
 webhooks.resume           sweep: deliveries left pending without a job (procrastinate backend)
 ========================  ====================================================================================
@@ -31,6 +39,7 @@ from typing import Any
 
 from takeback.config import Settings
 from takeback.jobs import webhook_jobs
+from takeback.jobs.effects import claim_effect, effect_done
 from takeback.jobs.errors import InvalidPayload, TaskUnavailable
 from takeback.jobs.spec import JobContext, Schedule, TaskSet, TaskSpec
 
@@ -74,8 +83,8 @@ def _id(payload: dict[str, Any], field: str) -> int:
     return value
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _now(ctx: JobContext | None = None) -> datetime:
+    return datetime.fromtimestamp(ctx.clock() if ctx is not None else datetime.now(UTC).timestamp(), UTC)
 
 
 # --- notices (takedown) ----------------------------------------------------------------------------------------------
@@ -90,11 +99,11 @@ def _notice_ready(notice: Any, now: datetime) -> bool:
 
 async def send_queued(ctx: JobContext, payload: dict[str, Any]) -> None:
     if hook("takeback.takedown.service", "send_notice") is None:
-        return  # TODO(wire): takedown.service not installed here
+        return  # takedown not installed here
     from takeback import store
 
     def due() -> list[int]:
-        now = _now()
+        now = _now(ctx)
         with ctx.sessions() as session:
             return [n.id for n in store.queued_notices(session, limit=SWEEP_LIMIT) if _notice_ready(n, now)]
 
@@ -104,7 +113,7 @@ async def send_queued(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 async def send_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
     """At least once: a worker killed after the mail server accepted the notice but before ``sent`` was committed
-    sends it again on retry (a lost takedown notice is worse than a repeated one)."""
+    sends it again on retry, with the same Message-ID (a lost takedown notice is worse than a repeated one)."""
     notice_id = _id(payload, "notice_id")
     send = need("takeback.takedown.service", "send_notice")
     from takeback import store
@@ -114,21 +123,136 @@ async def send_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
             notice = store.get_notice(session, notice_id)
             if notice is None or notice.state != "queued":
                 return  # sent meanwhile (an earlier run of this job), withdrawn, or never queued
-            send(session, ctx.settings, notice_id)
+            send(session, ctx.settings, notice_id, now=_now(ctx))
 
     await asyncio.to_thread(run)
+
+
+def _directory(settings: Settings) -> Any:
+    from takeback.takedown.directory import DirectoryError, load_directory
+
+    try:
+        return load_directory(settings.takedown_platforms_file)
+    except DirectoryError as exc:  # a broken local file must not stop deadlines: the shipped directory still works
+        log.warning("platform directory %s unusable (%s); using the shipped one", settings.takedown_platforms_file,
+                    exc)
+        return load_directory()
 
 
 async def check_deadlines(ctx: JobContext, payload: dict[str, Any]) -> None:
-    check_due = hook("takeback.takedown.service", "check_due")
-    if check_due is None:
-        return  # TODO(wire): takedown.service not installed here
+    """Expire what is past its deadline, reopen chains whose content came back, then fan out the follow-through:
+    a reminder per newly expired notice, the next step per notice whose reminder went unanswered."""
+    if hook("takeback.takedown.followup", "reminders_due") is None:
+        return  # takedown not installed here
+    from takeback.takedown import followup, service
+
+    settings = ctx.settings
+
+    def run() -> tuple[list[int], list[int]]:
+        now = _now(ctx)
+        directory = _directory(settings)
+        with ctx.sessions.begin() as session:  # each due notice moves once: the transition locks its row
+            service.check_due(session, now=now, directory=directory)
+            service.reopen_reappeared(session, now=now)
+        with ctx.sessions() as session:
+            return (followup.reminders_due(session, settings, now, limit=SWEEP_LIMIT),
+                    followup.escalations_due(session, settings, now, limit=SWEEP_LIMIT))
+
+    reminders, escalations = await asyncio.to_thread(run)
+    for notice_id in reminders:
+        await ctx.enqueue("notices.remind", {"notice_id": notice_id}, key=f"notice-remind:{notice_id}")
+    for notice_id in escalations:
+        await ctx.enqueue("notices.escalate", {"notice_id": notice_id}, key=f"notice-escalate:{notice_id}")
+
+
+async def remind_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """The reminder goes out at most once per notice in our records: the notice row is locked, the effect key and
+    the "reminder_sent" event are written in the transaction that follows the mail server's acceptance.  A crash
+    between that acceptance and the commit sends the reminder again on retry, with the same Message-ID."""
+    notice_id = _id(payload, "notice_id")
+    from takeback import store
+    from takeback.takedown import followup
+
+    key = f"notice-reminder:{notice_id}"
 
     def run() -> None:
-        with ctx.sessions.begin() as session:  # each due notice moves once: the transition locks its row
-            check_due(session)
+        with ctx.sessions.begin() as session:
+            if store.get_notice(session, notice_id, for_update=True) is None or effect_done(session, key):
+                return
+            outcome = followup.send_reminder(session, ctx.settings, notice_id, now=_now(ctx))
+            if outcome.sent:
+                claim_effect(session, key, task=ctx.task)
 
     await asyncio.to_thread(run)
+
+
+async def escalate_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """The next step once (effect key with the escalation in one transaction), then — when it was carried out —
+    the new notice is sent in a transaction of its own, so a crash while sending never redoes the escalation and
+    the retried send keeps the same Message-ID."""
+    notice_id = _id(payload, "notice_id")
+    from takeback import store
+    from takeback.takedown import followup, service
+
+    key = f"notice-escalation:{notice_id}"
+    settings = ctx.settings
+
+    def run() -> None:
+        now = _now(ctx)
+        with ctx.sessions.begin() as session:
+            if store.get_notice(session, notice_id, for_update=True) is None:
+                return
+            if not effect_done(session, key):
+                step = followup.escalation_step(session, settings, notice_id, now=now, directory=_directory(settings))
+                if step.action != "skipped":
+                    claim_effect(session, key, task=ctx.task)
+        with ctx.sessions() as session:
+            drafts = [n.id for n in followup.auto_escalated_drafts(session, notice_id)]
+        for draft_id in drafts:
+            with ctx.sessions.begin() as session:
+                draft = store.get_notice(session, draft_id, for_update=True)
+                if draft is not None and draft.state == "drafted":
+                    service.send_notice(session, settings, draft_id, now=now)  # refused: queued, retried by sweep
+
+    await asyncio.to_thread(run)
+
+
+async def recheck_notices_due(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Notices awaiting removal not checked for ``takedown_recheck_hours``, and removed ones (a re-upload reopens
+    the chain) not checked for ``takedown_recheck_removed_hours``."""
+    if hook("takeback.takedown.service", "recheck_notice") is None:
+        return
+    from takeback import store
+
+    settings = ctx.settings
+
+    def due() -> list[int]:
+        now = _now(ctx)
+        with ctx.sessions() as session:
+            waiting = store.notices_to_recheck(
+                session, checked_before=now - timedelta(hours=settings.takedown_recheck_hours), limit=SWEEP_LIMIT)
+            removed = store.notices_to_recheck(
+                session, checked_before=now - timedelta(hours=settings.takedown_recheck_removed_hours),
+                limit=SWEEP_LIMIT, states=("removed",))
+        return list(dict.fromkeys(n.id for n in (*waiting, *removed)))
+
+    for notice_id in await asyncio.to_thread(due):
+        await ctx.enqueue("notices.recheck", {"notice_id": notice_id}, key=f"notice-recheck:{notice_id}")
+
+
+async def recheck_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Fetch the notice's URLs again.  Twice is harmless: each run records what it saw; removal is confirmed once
+    (state machine) and a reopened chain gets one follow-up (the second run finds it)."""
+    notice_id = _id(payload, "notice_id")
+    recheck = need("takeback.takedown.service", "recheck_notice")
+    from takeback import store
+    from takeback.takedown import network
+
+    async with network.open_fetcher(ctx.settings) as fetcher:
+        try:
+            await recheck(ctx.sessions, notice_id, fetcher, now=_now(ctx))
+        except store.UnknownNotice:
+            return  # deleted with its case
 
 
 # --- cases and findings (discover) -----------------------------------------------------------------------------------
@@ -147,13 +271,13 @@ async def rescan_case(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def rescan_due(ctx: JobContext, payload: dict[str, Any]) -> None:
-    due_cases = hook("takeback.discover.scan", "due_cases")  # TODO(wire): crawl engineer, (session, now) -> ids
+    due_cases = hook("takeback.discover.scan", "due_cases")  # (session, now) -> case ids
     if due_cases is None:
         return
 
     def due() -> list[int]:
         with ctx.sessions() as session:
-            return list(due_cases(session, _now()))[:SWEEP_LIMIT]
+            return list(due_cases(session, _now(ctx)))[:SWEEP_LIMIT]
 
     for case_id in await asyncio.to_thread(due):
         await ctx.enqueue("cases.rescan", {"case_id": int(case_id)}, key=f"case-rescan:{case_id}")
@@ -161,19 +285,18 @@ async def rescan_due(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 async def recheck_finding(ctx: JobContext, payload: dict[str, Any]) -> None:
     finding_id = _id(payload, "finding_id")
-    # TODO(wire): crawl engineer, discover/recheck.py: recheck_finding(sessions, settings, finding_id)
     recheck = need("takeback.discover.recheck", "recheck_finding")
     await call(recheck, ctx.sessions, ctx.settings, finding_id)
 
 
 async def recheck_due(ctx: JobContext, payload: dict[str, Any]) -> None:
-    due_findings = hook("takeback.discover.recheck", "due_findings")  # TODO(wire): (session, now) -> finding ids
+    due_findings = hook("takeback.discover.recheck", "due_findings")  # (session, now) -> finding ids
     if due_findings is None or hook("takeback.discover.recheck", "recheck_finding") is None:
         return
 
     def due() -> list[int]:
         with ctx.sessions() as session:
-            return list(due_findings(session, _now()))[:SWEEP_LIMIT]
+            return list(due_findings(session, _now(ctx)))[:SWEEP_LIMIT]
 
     for finding_id in await asyncio.to_thread(due):
         await ctx.enqueue("findings.recheck", {"finding_id": int(finding_id)}, key=f"finding-recheck:{finding_id}")
@@ -232,7 +355,7 @@ async def resume_webhooks(ctx: JobContext, payload: dict[str, Any]) -> None:
     from takeback.store import webhooks
 
     def orphans() -> list[int]:
-        cutoff = _now() - WEBHOOK_ORPHAN_AFTER
+        cutoff = _now(ctx) - WEBHOOK_ORPHAN_AFTER
         out = []
         with ctx.sessions() as session:
             for d in webhooks.pending_deliveries(session, limit=SWEEP_LIMIT):
@@ -272,7 +395,15 @@ def takeback_tasks(settings: Settings, *, backend: str | None = None) -> TaskSet
     tasks.add(
         TaskSpec("notices.send_queued", send_queued, queue="notices", doc="enqueue a send for each queued notice"),
         TaskSpec("notices.send", send_notice, queue="notices", doc="send one queued notice"),
-        TaskSpec("notices.check_deadlines", check_deadlines, queue="notices", doc="expire notices past deadline"),
+        TaskSpec("notices.check_deadlines", check_deadlines, queue="notices",
+                 doc="expire notices past deadline, reopen chains, enqueue reminders and escalations"),
+        TaskSpec("notices.remind", remind_notice, queue="notices", retries=3, retry_backoff_s=60,
+                 doc="send the one reminder of an expired notice"),
+        TaskSpec("notices.escalate", escalate_notice, queue="notices", retries=3, retry_backoff_s=60,
+                 doc="propose or carry out the next step of an unanswered notice"),
+        TaskSpec("notices.recheck_due", recheck_notices_due, queue="scans",
+                 doc="enqueue re-checks of notices whose URLs were not checked lately"),
+        TaskSpec("notices.recheck", recheck_notice, queue="scans", doc="fetch one notice's URLs again"),
         TaskSpec("cases.rescan", rescan_case, queue="scans", doc="crawl a case again from its seeds"),
         TaskSpec("cases.rescan_due", rescan_due, queue="scans", doc="enqueue re-scans of cases that are due"),
         TaskSpec("findings.recheck", recheck_finding, queue="scans", doc="fetch one finding's URL again"),
@@ -285,6 +416,7 @@ def takeback_tasks(settings: Settings, *, backend: str | None = None) -> TaskSet
         Schedule("notices-deadlines", "notices.check_deadlines", settings.jobs_notices_cron),
         Schedule("cases-rescan", "cases.rescan_due", settings.jobs_rescan_cron),
         Schedule("findings-recheck", "findings.recheck_due", settings.jobs_recheck_cron),
+        Schedule("notices-recheck", "notices.recheck_due", settings.jobs_recheck_cron),
     )
     if backend == "procrastinate":
         tasks.schedule(Schedule("webhooks-resume", "webhooks.resume", settings.jobs_webhooks_cron))

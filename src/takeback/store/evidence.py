@@ -27,6 +27,8 @@ GENESIS = "0" * 64
 EVIDENCE_KINDS = (
     "finding", "fetch", "party_resolved", "notice_drafted", "notice_sent", "send_failed", "reply", "state",
     "removal_confirmed", "reappeared", "escalation_proposed", "note",
+    # follow-through (reminders, escalations carried out) and the discover re-checks' status changes
+    "reminder_sent", "reminder_failed", "escalated", "finding_check",
 )
 
 
@@ -110,6 +112,11 @@ def append_evidence(
     session.add(entry)
     session.flush()
     return EvidenceRecord(entry.id, case_id, position, at, kind, json.loads(payload_json), prev, digest)
+
+
+def evidence_digest(value: Any) -> str:
+    """SHA-256 of a value's canonical JSON: what the log keeps of bulky evidence (the finding row holds the rest)."""
+    return hashlib.sha256(_canonical(value).encode()).hexdigest()
 
 
 def list_evidence(session: Session, case_id: int, *, after_position: int = 0, limit: int | None = None

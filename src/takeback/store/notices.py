@@ -185,11 +185,32 @@ def create_notice(
     return get_notice(session, notice.id)  # type: ignore[return-value]
 
 
-def get_notice(session: Session, notice_id: int) -> NoticeInfo | None:
+def get_notice(session: Session, notice_id: int, *, for_update: bool = False) -> NoticeInfo | None:
+    """The notice; ``for_update`` locks its row until the transaction ends (one writer acts on it at a time)."""
     if not is_id(notice_id, 64):
         return None
-    row = session.execute(select(*_N).where(Notice.id == notice_id)).first()
+    stmt = select(*_N).where(Notice.id == notice_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).first()
     return _notice(row) if row else None
+
+
+def child_notices(session: Session, parent_id: int) -> list[NoticeInfo]:
+    """Notices that follow up or escalate ``parent_id`` (oldest first)."""
+    if not is_id(parent_id, 64):
+        return []
+    return [_notice(row) for row in session.execute(select(*_N).where(Notice.parent_id == parent_id)
+                                                    .order_by(Notice.id))]
+
+
+def notices_lacking_events(session: Session, states: Sequence[str], kinds: Sequence[str], *, limit: int = 1000
+                           ) -> list[NoticeInfo]:
+    """Notices in ``states`` with no event of any of ``kinds`` (oldest first): what a follow-through step has not
+    done yet for them."""
+    done = exists().where(NoticeEvent.notice_id == Notice.id, NoticeEvent.kind.in_(list(kinds)))
+    stmt = select(*_N).where(Notice.state.in_(list(states)), ~done).order_by(Notice.id).limit(int(limit))
+    return [_notice(row) for row in session.execute(stmt)]
 
 
 def list_notices(
@@ -361,17 +382,24 @@ def reappeared_notices(session: Session, *, limit: int = 1000) -> list[tuple[Not
     return list(found.values())
 
 
-def notices_to_recheck(session: Session, *, checked_before: datetime, limit: int = 1000) -> list[NoticeInfo]:
-    """Notices still waiting for removal (sent, acknowledged, expired, refused) whose URLs were not all re-checked
-    since ``checked_before``."""
+#: Notices still waiting for removal.
+AWAITING_REMOVAL = ("sent", "acknowledged", "expired", "refused")
+
+
+def notices_to_recheck(session: Session, *, checked_before: datetime, limit: int = 1000,
+                       states: Sequence[str] = AWAITING_REMOVAL) -> list[NoticeInfo]:
+    """Notices in ``states`` (by default: still waiting for removal) whose URLs were not all re-checked since
+    ``checked_before``.  Removed notices are only returned while no follow-up continues their chain (a follow-up
+    is re-checked itself)."""
     stale = exists().where(
         NoticeUrl.notice_id == Notice.id,
         (NoticeUrl.checked_at.is_(None)) | (NoticeUrl.checked_at < checked_before),
     )
-    stmt = (
-        select(*_N).where(Notice.state.in_(("sent", "acknowledged", "expired", "refused")), stale)
-        .order_by(Notice.id).limit(int(limit))
-    )
+    stmt = select(*_N).where(Notice.state.in_(list(states)), stale)
+    if "removed" in states:
+        child = aliased(Notice)
+        stmt = stmt.where((Notice.state != "removed") | ~exists().where(child.parent_id == Notice.id))
+    stmt = stmt.order_by(Notice.id).limit(int(limit))
     return [_notice(row) for row in session.execute(stmt)]
 
 

@@ -18,6 +18,7 @@ from takeback.takedown.notices import NoticeBase
 
 #: Version of the JSON copy's shape; bump when fields change meaning.
 JSON_SCHEMA = "takeback.notice/1"
+REMINDER_SCHEMA = "takeback.reminder/1"
 
 GDPR_GROUND_TEXT = {
     "a": "the personal data are no longer necessary in relation to the purposes for which they were collected or "
@@ -91,6 +92,50 @@ def render_notice(
         "media_attached": False,
     }
     return RenderedNotice(subject=subject_for(notice, reference), text=_tidy(text), data=data)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderUrl:
+    url: str
+    checked: str = ""
+
+
+def render_reminder(
+    original: dict[str, Any], *, subject: str, body: str, sent_at: datetime, deadline: datetime,
+    grace_until: datetime, urls: list[ReminderUrl], now: datetime,
+) -> RenderedNotice:
+    """The reminder to the same party after a missed deadline: it cites the original notice (reference, date,
+    deadline), lists the locations still online, repeats the original text and attaches its JSON copy.  It states
+    nothing new, which is why the jobs layer may send it without asking the person again."""
+    notice = original.get("notice") or {}
+    sender = notice.get("sender") or {}
+    reference = str(original.get("reference") or "")
+    stamp = "%Y-%m-%d %H:%M UTC"
+    text = _env.get_template("reminder.txt.j2").render(
+        recipient_name=str(notice.get("recipient_name") or ""),
+        title=str(original.get("title") or "removal request"),
+        reference=reference,
+        basis=str(original.get("basis") or ""),
+        sent=sent_at.strftime(stamp),
+        deadline=deadline.strftime(stamp),
+        grace=grace_until.strftime(stamp),
+        urls=urls,
+        sender_name=str(sender.get("name") or ""),
+        sender_email=str(sender.get("email") or ""),
+        original=body,
+    )
+    data = {
+        "schema": REMINDER_SCHEMA,
+        "reminder_of": reference,
+        "date": now.date().isoformat(),
+        "original_sent_at": sent_at.isoformat(),
+        "original_deadline": deadline.isoformat(),
+        "respond_by": grace_until.isoformat(),
+        "still_online": [u.url for u in urls],
+        "original": original,
+        "media_attached": False,
+    }
+    return RenderedNotice(subject=" ".join(f"Reminder: {subject}".split())[:500], text=_tidy(text), data=data)
 
 
 def _tidy(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -181,7 +182,19 @@ class SendOutcome:
     error: str | None = None
 
 
-def _mail_for(notice: NoticeInfo) -> Mail:
+_SAFE_ID = re.compile(r"[^A-Za-z0-9-]")
+
+
+def message_id(notice: NoticeInfo, settings: Settings, part: str) -> str:
+    """A Message-ID fixed by the notice and ``part`` (an attempt "a1", a reminder "r1"): a job retried after the
+    mail server accepted the message but before we recorded it sends the very same Message-ID again, which lets
+    the recipient's systems (and the person reading the evidence) see it is one message, not two."""
+    reference = _SAFE_ID.sub("", str(notice.data.get("reference") or ""))[:40] or "notice"
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", settings.smtp_from.rpartition("@")[2]).strip(".") or "localhost"
+    return f"<{reference}.n{notice.id}.{_SAFE_ID.sub('', part)}@{domain}>"
+
+
+def _mail_for(notice: NoticeInfo, settings: Settings) -> Mail:
     sender = (notice.data.get("notice") or {}).get("sender") or {}
     reference = str(notice.data.get("reference") or notice.id)
     return Mail(
@@ -192,6 +205,7 @@ def _mail_for(notice: NoticeInfo) -> Mail:
         headers={"X-Takeback-Notice": reference},
         attachments=(("notice.json", "application/json",
                       store_json(notice.data).encode()),),
+        message_id=message_id(notice, settings, f"a{notice.attempts + 1}"),
     )
 
 
@@ -222,7 +236,7 @@ def send_notice(
             f"form{where}, then mark it sent"
         )
     try:
-        message_id = mailer(settings, _mail_for(notice))
+        message_id = mailer(settings, _mail_for(notice, settings))
     except MailError as exc:
         queued = store.transition(session, notice.id, "queued", error=str(exc), now=now)
         store.append_evidence(session, notice.case_id, "send_failed",
@@ -358,9 +372,11 @@ def escalate(
     basis: str | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
+    by: str = "person",
 ) -> NoticeInfo:
     """Close an expired or refused notice as escalated and draft the follow-up to ``party_id`` (same findings).
-    The new notice reuses what the old one said unless ``details`` replaces it."""
+    The new notice reuses what the old one said unless ``details`` replaces it.  ``by`` records who decided:
+    "person", or "auto" (the jobs layer, when automatic escalation is on)."""
     now = now or utcnow()
     old = store.get_notice(session, notice_id)
     if old is None:
@@ -373,7 +389,11 @@ def escalate(
     findings = [u.finding_id for u in store.notice_urls(session, old.id) if u.finding_id is not None]
     merged = {**_carry_over(old.data, basis), **(details or {})}
     new = draft_notice(session, old.case_id, findings, basis, merged, party_id=party_id, parent_id=old.id, now=now)
-    store.transition(session, old.id, "escalated", now=now, detail={"to_notice": new.id, "party_id": party_id})
+    store.transition(session, old.id, "escalated", now=now,
+                     detail={"to_notice": new.id, "party_id": party_id, "by": by})
+    store.append_evidence(session, old.case_id, "escalated", {
+        "notice_id": old.id, "to_notice_id": new.id, "party_id": party_id, "basis": basis, "by": by,
+    }, at=now)
     return new
 
 
@@ -426,7 +446,7 @@ async def recheck_notice(
     checks = tuple(await asyncio.gather(*(_check(fetcher, u.url) for u in urls)))
     now = now or utcnow()
     with sessions.begin() as session:
-        notice = store.get_notice(session, notice_id)
+        notice = store.get_notice(session, notice_id, for_update=True)  # concurrent re-checks take turns
         assert notice is not None
         for url, check in zip(urls, checks, strict=True):
             store.append_evidence(session, notice.case_id, "fetch", {
@@ -451,7 +471,7 @@ async def recheck_notice(
                 payload["time_to_removal_s"] = (now - notice.sent_at).total_seconds()
             store.append_evidence(session, notice.case_id, "removal_confirmed", payload, at=now)
             removed = True
-        elif notice.state == "removed" and "present" in outcomes:
+        elif notice.state == "removed" and "present" in outcomes and not _has_follow_up(session, notice.id):
             back = [c.url for c in checks if c.outcome == "present"]
             store.add_notice_event(session, notice.id, "reappeared", {"urls": back}, at=now)
             follow_up = store.create_notice(
@@ -464,6 +484,11 @@ async def recheck_notice(
                 "notice_id": notice.id, "urls": back, "follow_up_notice_id": follow_up.id,
             }, at=now)
         return RecheckReport(notice, checks, removed, follow_up)
+
+
+def _has_follow_up(session: Session, notice_id: int) -> bool:
+    """A reopened chain continues on its follow-up: a second re-check seeing the content again drafts nothing new."""
+    return bool(store.child_notices(session, notice_id))
 
 
 def reopen_reappeared(session: Session, *, now: datetime | None = None) -> list[NoticeInfo]:
