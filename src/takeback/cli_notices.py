@@ -1,5 +1,5 @@
-"""The takedown commands: `takeback notices bases|parties|draft|list|show|export|send|mark|due|escalate|recheck` and
-`takeback evidence verify|export`.
+"""The takedown commands: `takeback notices bases|parties|draft|list|show|status|export|send|mark|due|escalate|recheck`
+and `takeback evidence verify|export`.
 
 They work on the configured database directly (like `takeback scan`).  `parties` and `recheck` reach the network
 (RDAP, the site) through bounded, SSRF-guarded clients; `send` and `due --retry` talk to the configured SMTP server.
@@ -25,12 +25,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from takeback import config, store
-from takeback.takedown import service
+from takeback.takedown import network, service
 from takeback.takedown.directory import DirectoryError, load_directory
 from takeback.takedown.dossier import export_case, render_html, render_pdf
 from takeback.takedown.notices import BASES, DISCLAIMER, EXPLANATIONS, NOTICE_TYPES, NoticeError
-from takeback.takedown.parties import resolve_parties
-from takeback.takedown.rdap import RdapClient
+from takeback.takedown.resolution import resolve_finding
+from takeback.takedown.status import human, notice_status
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -103,28 +103,15 @@ def parties_command(
     finding_id: Annotated[int, typer.Argument(help="The finding whose removers to look up.")],
     basis: Annotated[str | None, typer.Option(help="Prefer channels for this basis.")] = None,
 ) -> None:
-    """Find who can remove a finding (directory, security.txt, RDAP for host and registrar) and remember them."""
+    """Find who can remove a finding (directory, security.txt and the site's own contact links, RDAP for host,
+    upstream provider and registrar) and remember them."""
     settings, factory = _open()
     directory = _directory(settings)
-    with factory() as session:
-        finding = store.get_finding(session, finding_id)
-    if finding is None:
-        raise _fail(f"no finding {finding_id}")
-
-    async def run() -> Any:
-        from takeback.discover.fetch import Fetcher, FetchPolicy
-
-        rdap = RdapClient(settings.rdap_bootstrap_url, timeout_s=settings.rdap_timeout_s,
-                          cache_ttl_s=settings.rdap_cache_ttl_s)
-        async with Fetcher(FetchPolicy.from_settings(settings)) as fetcher:
-            return await resolve_parties(finding.url, rdap=rdap, directory=directory, fetcher=fetcher, basis=basis)
-
     try:
-        resolution = asyncio.run(run())
-    except ValueError as exc:  # UnsafeURL: the finding's URL itself is malformed
-        raise _fail(str(exc)) from None
-    with factory.begin() as session:
-        saved = service.save_resolution(session, finding.case_id, finding.id, resolution)
+        _finding, resolution, saved = asyncio.run(resolve_finding(factory, settings, finding_id, directory=directory,
+                                                                  basis=basis))
+    except KNOWN as exc:
+        raise _errors(exc) from None
     table = Table("party", "kind", "name", "contact", "source", "note")
     for party, candidate in zip(saved, resolution.parties, strict=True):
         table.add_row(str(party.id), party.kind, escape(party.name), escape(party.email or party.web_form or "—"),
@@ -240,6 +227,64 @@ def show_command(notice_id: int, as_json: Annotated[bool, typer.Option("--json")
         console.print(f"  {event.at:%Y-%m-%d %H:%M} {event.kind} {escape(json.dumps(event.detail))}")
 
 
+def _status_targets(factory: sessionmaker[Session], target: int | None, case: bool) -> list[store.NoticeInfo]:
+    with factory() as session:
+        if target is None:
+            return [n for n in store.list_notices(session, limit=10_000) if n.state not in ("removed", "escalated")]
+        if case:
+            if store.get_case(session, target) is None:
+                raise _fail(f"no case {target}")
+            return store.list_notices(session, target, limit=10_000)
+        notice = store.get_notice(session, target)
+        if notice is None:
+            raise _fail(f"no notice {target} (give --case for a case id)")
+        return [notice]
+
+
+@notices_app.command("status")
+def status_command(
+    target: Annotated[int | None, typer.Argument(help="A notice id, or a case id with --case; omit for every "
+                                                      "notice still open.")] = None,
+    case: Annotated[bool, typer.Option("--case", help="TARGET is a case: every notice of it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Where notices stand: state, deadline and time left (or overdue), the last event, what the last re-check saw
+    at each URL, and the next step."""
+    if case and target is None:
+        raise _fail("--case needs a case id")
+    settings, factory = _open()
+    notices = _status_targets(factory, target, case)
+    with factory() as session:
+        views = [notice_status(session, settings, n) for n in notices]
+    if as_json:
+        typer.echo(json.dumps([v.as_dict() for v in views], indent=2, sort_keys=True))
+        return
+    if not views:
+        console.print("no notices")
+    for view in views:
+        n = view.notice
+        line = f"notice {n.id} (case {n.case_id}, {n.basis}): {n.state}"
+        if view.party:
+            line += f", to {view.party}"
+        console.print(escape(line))
+        if view.due_at is not None:
+            when = f"{view.due_at:%Y-%m-%d %H:%M} UTC"
+            if view.seconds_left is None:
+                console.print(f"  deadline {when}")
+            elif view.overdue:
+                console.print(f"  deadline {when}: [red]overdue by {human(view.seconds_left)}[/red]")
+            else:
+                console.print(f"  deadline {when}: {human(view.seconds_left)} left")
+        if view.last_event is not None:
+            event = view.last_event
+            console.print(f"  last: {event.at:%Y-%m-%d %H:%M} {escape(event.kind)}")
+        for url in view.urls:
+            checked = f"checked {url.checked_at:%Y-%m-%d %H:%M}" if url.checked_at else "not re-checked yet"
+            seen = {"present": "still online", "removed": "gone", "listed": "listed"}.get(url.status, url.status)
+            console.print(f"  {escape(url.url)}: {seen} ({checked})")
+        console.print(f"  next: {escape(view.next_step)}")
+
+
 @notices_app.command("export")
 def export_command(
     notice_id: int,
@@ -338,9 +383,7 @@ def recheck_command(
     settings, factory = _open()
 
     async def run() -> list[service.RecheckReport]:
-        from takeback.discover.fetch import Fetcher, FetchPolicy
-
-        async with Fetcher(FetchPolicy.from_settings(settings)) as fetcher:
+        async with network.open_fetcher(settings) as fetcher:
             if notice_id is None:
                 return await service.recheck_open(factory, fetcher)
             return [await service.recheck_notice(factory, notice_id, fetcher)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -12,7 +15,12 @@ from typer.testing import CliRunner
 
 from takeback import store
 from takeback.cli import app
+from takeback.discover.fetch import Fetcher, FetchPolicy
+from takeback.takedown import network
+from takeback.takedown.rdap import RdapClient
+from tests.discover.webserver import ALLOW_LOOPBACK, Reply, WebServer
 from tests.smtp import SmtpServer
+from tests.takedown.rdap_server import rdap_server
 
 runner = CliRunner()
 
@@ -102,3 +110,140 @@ def test_cli_refusals(env: dict[str, int]) -> None:
     assert code == 2 and "sender.email" in out
     code, out = run("notices", "mark", "1", "escalated")
     assert code == 2
+
+
+# --- parties, escalate, recheck, status -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A loopback site and RDAP server the CLI's network functions reach (production code never allows loopback):
+    every host name resolves to 198.18.7.7 for RDAP and to 127.0.0.1 for the fetcher."""
+    with WebServer() as site, rdap_server() as rdap:
+
+        @contextlib.asynccontextmanager
+        async def open_fetcher(settings: Any) -> AsyncIterator[Fetcher]:
+            async with Fetcher(FetchPolicy(timeout_s=5.0, respect_robots=False),
+                               resolver=lambda host, port: ["127.0.0.1"], allow_networks=ALLOW_LOOPBACK) as fetcher:
+                yield fetcher
+
+        monkeypatch.setattr(network, "open_fetcher", open_fetcher)
+        monkeypatch.setattr(network, "rdap_client",
+                            lambda settings: RdapClient(rdap.url("/bootstrap/"), allow_private=True, timeout_s=5.0))
+        monkeypatch.setattr(network, "resolver", lambda: (lambda host, port: ["198.18.7.7"]))
+        yield {"site": site, "rdap": rdap}
+
+
+def _finding(env: dict[str, Any], url: str) -> int:
+    engine = store.make_engine(env["url"])
+    with store.session_factory(engine).begin() as session:
+        finding, _ = store.record_finding(session, env["case"], url, "media", evidence={})
+    engine.dispose()
+    return finding.id
+
+
+def _notice_id(out: str) -> str:
+    return out.split("notice ", 1)[1].split(":", 1)[0]
+
+
+def test_parties_resolves_and_remembers(env: dict[str, Any], loopback: dict[str, Any]) -> None:
+    site = loopback["site"]
+    site.routes["/gallery"] = Reply(body=b'<footer><a href="mailto:dmca@bad-site.example">DMCA</a></footer>')
+    finding = _finding(env, f"http://www.bad-site.com:{site.port}/gallery")
+    code, out = run("notices", "parties", str(finding))
+    assert code == 0, out
+    for expected in ("site", "host", "upstream", "registrar", "page", "rdap"):
+        assert expected in out, expected
+    engine = store.make_engine(env["url"])
+    with store.session_factory(engine)() as session:
+        found = {p.kind: (p.email, p.source) for p in store.finding_parties(session, finding)}
+        evidence = [e.kind for e in store.list_evidence(session, env["case"])]
+    engine.dispose()
+    assert found["site"] == ("dmca@bad-site.example", "page")
+    assert found["host"] == ("abuse@shady-hosting.example", "rdap")
+    assert found["upstream"] == ("abuse@upstream-transit.example", "rdap")
+    assert found["registrar"] == ("abuse@registrar.example", "rdap")
+    assert evidence[-1] == "party_resolved"
+    assert run("notices", "parties", "999999")[0] == 2
+
+
+def test_escalate_drafts_the_next_notice(env: dict[str, Any], tmp_path: Path) -> None:
+    code, out = run("notices", "draft", str(env["finding"]), "--basis", "takeitdown", "--name", "Jane Doe",
+                    "--email", "jane@example.org", "--signature", "/s/ Jane Doe", "--affirm",
+                    "--to", "abuse@host.example")
+    notice = _notice_id(out)
+    engine = store.make_engine(env["url"])
+    with store.session_factory(engine).begin() as session:
+        registrar = store.upsert_party(session, "registrar", "registrar:iana:1", "Registrar",
+                                       email="abuse@registrar.example", source="rdap")
+    engine.dispose()
+    code, out = run("notices", "escalate", notice, "--party", str(registrar.id))
+    assert code == 2 and "drafted" in out  # only expired or refused notices are escalated
+    assert run("notices", "mark", notice, "sent")[0] == 0
+    assert run("notices", "mark", notice, "expired")[0] == 0
+    details = tmp_path / "details.json"
+    details.write_text("{not json")
+    assert run("notices", "escalate", notice, "--party", str(registrar.id), "--details", str(details))[0] == 2
+    code, out = run("notices", "escalate", notice, "--party", str(registrar.id), "--basis", "abuse")
+    assert code == 2 and "explanation" in out  # the abuse report needs what the TAKE IT DOWN notice did not say
+    details.write_text(json.dumps({"explanation": "Intimate images of me, no consent", "good_faith": True}))
+    code, out = run("notices", "escalate", notice, "--party", str(registrar.id), "--basis", "abuse",
+                    "--details", str(details))
+    assert code == 0 and "abuse, drafted, to abuse@registrar.example" in out, out
+    code, out = run("notices", "status", notice)
+    assert code == 0 and ": escalated" in out and "next: escalated to notice" in out and "(drafted)" in out
+
+
+def test_recheck_confirms_removal(env: dict[str, Any], loopback: dict[str, Any]) -> None:
+    site = loopback["site"]
+    site.routes["/x.jpg"] = Reply(body=b"\xff\xd8not-a-photo", content_type="image/jpeg")
+    finding = _finding(env, f"http://www.bad-site.com:{site.port}/x.jpg")
+    code, out = run("notices", "draft", str(finding), "--basis", "takeitdown", "--name", "Jane Doe",
+                    "--email", "jane@example.org", "--signature", "/s/ Jane Doe", "--affirm",
+                    "--to", "abuse@host.example")
+    notice = _notice_id(out)
+    assert run("notices", "recheck")[0] == 2 and run("notices", "recheck", notice, "--all")[0] == 2
+    assert run("notices", "mark", notice, "sent")[0] == 0
+    code, out = run("notices", "recheck", "--all")  # never checked: due
+    assert code == 0 and "present (HTTP 200)" in out and "removal confirmed" not in out
+    code, out = run("notices", "recheck", "--all")
+    assert code == 0 and "nothing to re-check" in out  # checked just now
+    site.routes["/x.jpg"] = Reply(status=410, body=b"gone")
+    code, out = run("notices", "recheck", notice)
+    assert code == 0 and "removed (HTTP 410)" in out and "removal confirmed" in out
+    assert run("notices", "recheck", "424242")[0] == 2
+
+
+def test_status_shows_deadline_last_event_and_rechecks(env: dict[str, Any], loopback: dict[str, Any]) -> None:
+    site = loopback["site"]
+    site.routes["/y.jpg"] = Reply(body=b"\xff\xd8still-here", content_type="image/jpeg")
+    finding = _finding(env, f"http://www.bad-site.com:{site.port}/y.jpg")
+    code, out = run("notices", "draft", str(finding), "--basis", "takeitdown", "--name", "Jane Doe",
+                    "--email", "jane@example.org", "--signature", "/s/ Jane Doe", "--affirm",
+                    "--to", "abuse@host.example")
+    notice = _notice_id(out)
+    code, out = run("notices", "status", notice)
+    assert code == 0 and "drafted" in out and f"takeback notices send {notice}" in out
+    assert run("notices", "mark", notice, "sent")[0] == 0
+    run("notices", "recheck", notice)
+    code, out = run("notices", "status", notice)
+    assert code == 0 and "deadline" in out and " left" in out and "still online (checked" in out
+    assert "last:" in out
+    code, out = run("notices", "status", str(env["case"]), "--case", "--json")
+    views = json.loads(out)
+    assert code == 0 and [v["notice_id"] for v in views] == [int(notice)]
+    [view] = views
+    assert view["state"] == "sent" and not view["overdue"] and 47 * 3600 < view["seconds_left"] <= 48 * 3600
+    assert view["urls"][0]["status"] == "present" and view["last_event"]["kind"] == "sent"
+    assert "waiting for removal" in view["next_step"]
+    code, out = run("notices", "status")
+    assert code == 0 and f"notice {notice} " in out
+    engine = store.make_engine(env["url"])
+    with engine.begin() as conn:  # the deadline passed
+        conn.execute(text("UPDATE notices SET due_at = '2020-01-01 00:00:00.000000' WHERE id = :i"), {"i": notice})
+    engine.dispose()
+    code, out = run("notices", "status", notice)
+    assert code == 0 and "overdue by" in out
+    assert run("notices", "status", "999999")[0] == 2
+    assert run("notices", "status", "999999", "--case")[0] == 2
+    assert run("notices", "status", "--case")[0] == 2
