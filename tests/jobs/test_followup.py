@@ -9,8 +9,7 @@ a crash between the mail server's acceptance and our commit resends the reminder
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,15 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from takeback import store
 from takeback.config import Settings
-from takeback.discover.fetch import Fetcher, FetchPolicy
 from takeback.jobs.effects import ensure_tables
 from takeback.jobs.local import LocalBackend
 from takeback.jobs.tasks import takeback_tasks
 from takeback.mail import Mail, MailError, send_mail
 from takeback.store.db import make_engine, session_factory
-from takeback.takedown import followup, network, service
-from tests.discover.webserver import ALLOW_LOOPBACK, Reply, WebServer
+from takeback.takedown import followup, service
+from tests.discover.webserver import Reply, WebServer
 from tests.smtp import SmtpServer
+from tests.takedown.loopback import patch_network
 
 pytestmark = pytest.mark.anyio
 
@@ -75,14 +74,7 @@ def site() -> Iterator[WebServer]:
 @pytest.fixture(autouse=True)
 def loopback_fetcher(monkeypatch: pytest.MonkeyPatch) -> None:
     """The jobs' fetcher, allowed to reach the loopback test site (production code never allows it)."""
-
-    @contextlib.asynccontextmanager
-    async def open_fetcher(settings: Settings) -> AsyncIterator[Fetcher]:
-        async with Fetcher(FetchPolicy(timeout_s=5.0, respect_robots=False), resolver=lambda h, p: ["127.0.0.1"],
-                           allow_networks=ALLOW_LOOPBACK) as fetcher:
-            yield fetcher
-
-    monkeypatch.setattr(network, "open_fetcher", open_fetcher)
+    patch_network(monkeypatch)
 
 
 @dataclass

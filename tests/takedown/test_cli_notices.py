@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,9 @@ from typer.testing import CliRunner
 
 from takeback import store
 from takeback.cli import app
-from takeback.discover.fetch import Fetcher, FetchPolicy
-from takeback.takedown import network
-from takeback.takedown.rdap import RdapClient
-from tests.discover.webserver import ALLOW_LOOPBACK, Reply, WebServer
+from tests.discover.webserver import Reply, WebServer
 from tests.smtp import SmtpServer
+from tests.takedown.loopback import patch_network
 from tests.takedown.rdap_server import rdap_server
 
 runner = CliRunner()
@@ -117,20 +114,9 @@ def test_cli_refusals(env: dict[str, int]) -> None:
 
 @pytest.fixture
 def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """A loopback site and RDAP server the CLI's network functions reach (production code never allows loopback):
-    every host name resolves to 198.18.7.7 for RDAP and to 127.0.0.1 for the fetcher."""
+    """A loopback site and RDAP server the CLI's network functions reach (see tests/takedown/loopback.py)."""
     with WebServer() as site, rdap_server() as rdap:
-
-        @contextlib.asynccontextmanager
-        async def open_fetcher(settings: Any) -> AsyncIterator[Fetcher]:
-            async with Fetcher(FetchPolicy(timeout_s=5.0, respect_robots=False),
-                               resolver=lambda host, port: ["127.0.0.1"], allow_networks=ALLOW_LOOPBACK) as fetcher:
-                yield fetcher
-
-        monkeypatch.setattr(network, "open_fetcher", open_fetcher)
-        monkeypatch.setattr(network, "rdap_client",
-                            lambda settings: RdapClient(rdap.url("/bootstrap/"), allow_private=True, timeout_s=5.0))
-        monkeypatch.setattr(network, "resolver", lambda: (lambda host, port: ["198.18.7.7"]))
+        patch_network(monkeypatch, rdap.url("/bootstrap/"))
         yield {"site": site, "rdap": rdap}
 
 

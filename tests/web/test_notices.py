@@ -8,9 +8,13 @@ import socket
 from typing import Any
 
 import pypdf
+import pytest
 
 from takeback import store
+from tests.discover.webserver import Reply, WebServer
 from tests.smtp import SmtpServer
+from tests.takedown.loopback import patch_network
+from tests.takedown.rdap_server import rdap_server
 from tests.web.conftest import Api, Server, error_code
 
 SENDER = {"name": "Jane Doe", "email": "jane@example.org"}
@@ -131,6 +135,54 @@ def test_refusals(start: Any) -> None:
     assert bad_state.status_code == 409 and error_code(bad_state) == "invalid_transition"
     assert api.post(f"/v1/notices/{created['id']}/escalate", json={"party_id": ids["host"]}).status_code == 409
     assert error_code(api.post(f"/v1/notices/{created['id']}/escalate", json={"party_id": 999})) == "unknown_party"
+
+
+def test_parties_recheck_and_status_over_the_api(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start()
+    api = server.client(["manage"], name="advocate")
+    with WebServer({"/p/1": Reply(body=b'<a href="/legal/dmca">DMCA</a>'),
+                    "/img/1.jpg": Reply(body=b"\xff\xd8fake", content_type="image/jpeg")}) as site, \
+            rdap_server() as rdap:
+        patch_network(monkeypatch, rdap.url("/bootstrap/"))
+        with server.state.store.sessions.begin() as session:
+            case = store.create_case(session, "jane")
+            finding, _ = store.record_finding(
+                session, case.id, f"http://www.bad-site.com:{site.port}/img/1.jpg", "media",
+                evidence={"page": {"url": f"http://www.bad-site.com:{site.port}/p/1"}})
+        assert api.get(f"/v1/findings/{finding.id}/parties").json()["parties"] == []
+        resolved = api.post(f"/v1/findings/{finding.id}/parties", json={"basis": "takeitdown"})
+        assert resolved.status_code == 200, resolved.text
+        body = resolved.json()
+        by_kind = {p["kind"]: p for p in body["parties"]}
+        assert by_kind["site"]["web_form"] == f"http://www.bad-site.com:{site.port}/legal/dmca"
+        assert by_kind["site"]["source"] == "page" and by_kind["upstream"]["email"] == "abuse@upstream-transit.example"
+        assert {s["step"] for s in body["steps"]} >= {"page-contact", "rdap-ip", "rdap-ip-parent", "rdap-domain"}
+        stored = api.get(f"/v1/findings/{finding.id}/parties").json()["parties"]
+        assert {p["kind"] for p in stored} >= {"site", "host", "upstream", "registrar"}
+        assert stored[0]["resolution"]  # the path is kept with the party
+        assert error_code(api.post("/v1/findings/999999/parties")) == "unknown_finding"
+        assert error_code(api.get("/v1/findings/999999/parties")) == "unknown_finding"
+
+        host = by_kind["host"]["id"]
+        notice = api.post("/v1/notices", json={"finding_ids": [finding.id], "basis": "takeitdown", "details": TIDA,
+                                               "party_id": host}).json()
+        assert api.post(f"/v1/notices/{notice['id']}/state", json={"state": "sent"}).status_code == 200
+        checked = api.post(f"/v1/notices/{notice['id']}/recheck")
+        assert checked.status_code == 200, checked.text
+        assert [(c["outcome"], c["status"]) for c in checked.json()["checks"]] == [("present", 200)]
+        status = api.get(f"/v1/notices/{notice['id']}/status").json()
+        assert status["state"] == "sent" and status["urls"][0]["status"] == "present"
+        assert 0 < status["seconds_left"] <= 48 * 3600 and not status["overdue"]
+        site.routes["/img/1.jpg"] = Reply(status=404, body=b"gone")
+        gone = api.post(f"/v1/notices/{notice['id']}/recheck").json()
+        assert gone["removed"] and gone["notice"]["state"] == "removed" and gone["follow_up_id"] is None
+        site.routes["/img/1.jpg"] = Reply(body=b"\xff\xd8again", content_type="image/jpeg")
+        back = api.post(f"/v1/notices/{notice['id']}/recheck").json()
+        assert back["follow_up_id"] and api.get(f"/v1/notices/{back['follow_up_id']}").json()["state"] == "drafted"
+        assert error_code(api.post("/v1/notices/424242/recheck")) == "unknown_notice"
+        assert error_code(api.get("/v1/notices/424242/status")) == "unknown_notice"
+        platform = server.client(["match"], name="platform")
+        assert error_code(platform.post(f"/v1/findings/{finding.id}/parties")) == "forbidden_scope"
 
 
 def test_inbound_takeitdown_requests(server: Server) -> None:

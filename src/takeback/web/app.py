@@ -24,7 +24,7 @@ from takeback.discover.urlguard import Resolver, system_resolver
 from takeback.jobs import ServerJobs
 from takeback.store import errors as store_errors
 from takeback.web import errors
-from takeback.web.api import banks, cases, clients, health, match, notices, petitions, scans, webhooks
+from takeback.web.api import banks, cases, clients, health, match, notices, parties, petitions, scans, webhooks
 from takeback.web.auth import SECURITY_SCHEMES
 from takeback.web.dashboard import findings as dashboard_findings
 from takeback.web.dashboard import inbox as dashboard_inbox
@@ -169,7 +169,7 @@ def create_app(
     )
     errors.install(app)
     _store_errors(app)
-    for module in (health, banks, match, clients, webhooks, petitions, cases, scans, notices):
+    for module in (health, banks, match, clients, webhooks, petitions, cases, scans, notices, parties):
         app.include_router(module.router)
     app.include_router(dashboard_pages.router)
     app.include_router(dashboard_operator.router)

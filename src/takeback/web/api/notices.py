@@ -284,6 +284,61 @@ def proposal(notice_id: NoticeId, request: Request, principal: Manager) -> dict[
             "reason": p.reason}
 
 
+class UrlCheckOut(BaseModel):
+    url: str
+    #: removed (404/410/451) | present (2xx) | unknown (anything else: nothing concluded)
+    outcome: str
+    status: int | None
+    error: str | None
+
+
+class RecheckOut(BaseModel):
+    notice: NoticeOut
+    checks: list[UrlCheckOut]
+    #: This re-check confirmed the removal (every URL gone).
+    removed: bool
+    #: A removed URL was back: its finding was reopened and this follow-up notice drafted.
+    follow_up_id: int | None
+
+
+@router.post("/v1/notices/{notice_id}/recheck", response_model=RecheckOut,
+             summary="Fetch every URL of the notice again now: confirms removal or reopens the chain")
+def recheck(notice_id: NoticeId, request: Request, principal: Manager) -> RecheckOut:
+    import asyncio
+
+    from takeback.takedown import network
+
+    settings = app_state(request).settings
+    sessions = sessions_of(request)
+    with sessions() as session:
+        _visible(session, principal, notice_id)
+
+    async def run() -> service.RecheckReport:
+        async with network.open_fetcher(settings) as fetcher:
+            return await service.recheck_notice(sessions, notice_id, fetcher)
+
+    try:
+        report = asyncio.run(run())  # this sync route runs in a worker thread: a private event loop for the fetches
+    except _HANDLED as exc:
+        raise _refusal(exc) from None
+    with sessions() as session:
+        out = _out(session, report.notice, events=True)
+    return RecheckOut(
+        notice=out, removed=report.removed, follow_up_id=report.follow_up.id if report.follow_up else None,
+        checks=[UrlCheckOut(url=c.url, outcome=c.outcome, status=c.status, error=c.error) for c in report.checks],
+    )
+
+
+@router.get("/v1/notices/{notice_id}/status", summary="Where a notice stands: deadline, time left, last event, "
+            "each URL's last re-check, the next step")
+def notice_status(notice_id: NoticeId, request: Request, principal: Manager) -> dict[str, Any]:
+    from takeback.takedown.status import notice_status as status_of
+
+    with sessions_of(request)() as session:
+        notice = _visible(session, principal, notice_id)
+        return status_of(session, app_state(request).settings, notice).as_dict()
+
+
 @router.get("/v1/cases/{case_id}/evidence/verify", response_model=EvidenceCheckOut,
             summary="Verify the case's hash-chained evidence log")
 def verify(
