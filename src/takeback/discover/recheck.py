@@ -169,6 +169,15 @@ def _record(
     evidence = {k: v for k, v in evidence.items() if k != "page"} if check != "seen" else evidence
     with sessions.begin() as session:
         updated = store.record_check(session, finding.id, check, http_status=outcome.http_status, details=evidence)
+        if updated is not None and updated.status != finding.status:  # gone, or back: into the evidence log
+            store.log_finding(
+                session,
+                updated,
+                "reopened" if check == "seen" else "removed",
+                by="recheck",
+                kind="finding_check",
+                extra={"from": finding.status, "reason": outcome.state},
+            )
     if updated is None:
         return
     if check == "seen":

@@ -176,6 +176,8 @@ async def run_scan(
             finding, created = store.record_finding(
                 session, case_id, observation.url[:2048], observation.kind, evidence=_fit(observation.evidence)
             )
+            # the case's hash-chained evidence log, in the same transaction: what this scan saw, when
+            store.log_finding(session, finding, "found" if created else "seen", by="scan", extra={"run_id": run_id})
         (new if created else seen).append(finding.id)
         if on_finding is not None:
             on_finding(finding, created)

@@ -199,6 +199,7 @@ from takeback.store.evidence import (  # noqa: E402 (after the discover block's 
     evidence_digest,
     evidence_head,
     list_evidence,
+    log_finding,
     verify_evidence,
 )
 from takeback.store.notices import (  # noqa: E402
@@ -248,7 +249,7 @@ __all__ += [  # takedown
     "evidence_digest", "evidence_head", "finding_parties",
     "get_intake", "get_intake_by_reference", "get_notice", "get_party",
     "get_party_by_key", "link_finding_party", "list_evidence", "list_intake", "list_notice_events", "list_notices",
-    "list_parties", "notice_urls", "notices_for_url", "notices_lacking_events", "notices_to_recheck",
+    "list_parties", "log_finding", "notice_urls", "notices_for_url", "notices_lacking_events", "notices_to_recheck",
     "queued_notices", "reappeared_notices",
     "set_url_status", "transition", "upsert_party", "verify_evidence",
 ]

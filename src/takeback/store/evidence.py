@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from takeback.store._sql import check_text, is_id
 from takeback.store.errors import StoreError
 from takeback.store.models import Case, utcnow
 from takeback.store.models_notices import EvidenceEntry
+
+if TYPE_CHECKING:
+    from takeback.store.findings import FindingInfo
 
 GENESIS = "0" * 64
 EVIDENCE_KINDS = (
@@ -117,6 +120,25 @@ def append_evidence(
 def evidence_digest(value: Any) -> str:
     """SHA-256 of a value's canonical JSON: what the log keeps of bulky evidence (the finding row holds the rest)."""
     return hashlib.sha256(_canonical(value).encode()).hexdigest()
+
+
+def log_finding(session: Session, finding: FindingInfo, event: str, *, by: str, kind: str = "finding",
+                at: datetime | None = None, extra: dict[str, Any] | None = None) -> EvidenceRecord:
+    """One evidence entry for what a scan or re-check saw of a finding (``event``: found, seen, removed,
+    reopened ...), in the caller's transaction.  The log keeps the URL, status, the content hashes and the SHA-256
+    of the full evidence (which the finding row holds), so the chain proves what was seen without growing by the
+    size of every page's metadata."""
+    evidence = finding.evidence or {}
+    payload: dict[str, Any] = {
+        "event": event, "by": by, "finding_id": finding.id, "url": finding.url, "kind": finding.kind,
+        "status": finding.status, "http_status": finding.http_status, "evidence_sha256": evidence_digest(evidence),
+    }
+    for name in ("sha256", "pdq"):
+        value = evidence.get(name)
+        if isinstance(value, str) and len(value) == 64:
+            payload[name] = value
+    payload.update(extra or {})
+    return append_evidence(session, finding.case_id, kind, payload, at=at)
 
 
 def list_evidence(session: Session, case_id: int, *, after_position: int = 0, limit: int | None = None

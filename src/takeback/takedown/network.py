@@ -18,10 +18,11 @@ from takeback.takedown.rdap import RdapClient
 
 @contextlib.asynccontextmanager
 async def open_fetcher(settings: Settings) -> AsyncIterator[FetcherLike]:
-    """The discover fetcher (robots.txt, SSRF guard, size and time limits) for re-checks and contact pages."""
-    from takeback.discover.fetch import Fetcher, FetchPolicy
+    """The discover fetcher (robots.txt, SSRF guard, size and time limits) for re-checks and contact pages: the
+    same one scans use (``discover.allow``), so code-set exceptions such as the demo site's origin apply alike."""
+    from takeback.discover.allow import open_fetcher as discover_fetcher
 
-    async with Fetcher(FetchPolicy.from_settings(settings)) as fetcher:
+    async with discover_fetcher(settings) as fetcher:
         yield fetcher
 
 
