@@ -9,6 +9,7 @@ import io
 import json
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from takeback.store import petitions, reports
 from takeback.web.api import scans
 from tests.discover.crawl_site import BANKED, OTHERS, html, jpeg
 from tests.discover.webserver import ALLOW_LOOPBACK, Reply, WebServer
+from tests.smtp import SmtpServer
 from tests.web.conftest import Server
 from tests.web.dashboard_data import add_signature, make_flag, make_notice, make_petition
 from tests.web.test_dashboard import csrf, make_user, new_case, sign_in
@@ -421,3 +423,211 @@ def test_overview_charts_removal_time_notices_and_signatures(server: Server, htt
     assert "<td>Slow Host</td><td>2</td><td>20.0</td>" in page and "<td>removed</td><td>3</td>" in page
     assert "<td>2026-11-04</td><td>1</td><td>1</td>" in page
     assert len(set(re.findall(r'<title id="([^"]+)"', page))) == 4  # each chart labels itself
+
+
+# --- the case page follows a running scan ------------------------------------------------------------------------
+
+REFRESH = '<meta http-equiv="refresh" content="3">'
+
+
+def test_case_page_reloads_itself_while_a_scan_runs(server: Server, http: TestClient, owner: int) -> None:
+    """A meta refresh (no script: the CSP allows none inline) only while the latest scan runs, only on the plain
+    page (never on an answer to a form, which would vanish), and not when the person paused it."""
+    idle = http.get(f"/app/cases/{owner}")
+    assert REFRESH not in idle.text and 'id="scan-state"' not in idle.text
+    with server.state.store.sessions() as session:
+        run = store.start_crawl_run(session, owner, {"seeds": ["https://x.test/"]})
+        session.commit()
+    running = http.get(f"/app/cases/{owner}", params={"status": "open", "kind": "<media>"})
+    assert running.text.count(REFRESH) == 1 and running.text.index(REFRESH) < running.text.index("</head>")
+    assert '<p id="scan-state" role="status" data-state="running">' in running.text
+    assert "updates itself every few seconds" in running.text
+    assert f'href="/app/cases/{owner}?status=open&amp;paused=1">stop updating</a>' in running.text
+    assert "<script" not in running.text
+    csp = running.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp  # the refresh needs neither
+    paused = http.get(f"/app/cases/{owner}", params={"paused": "1"})
+    assert REFRESH not in paused.text and 'data-state="running"' in paused.text and "Reload this page" in paused.text
+    token = csrf(running)
+    refused = http.post(f"/app/cases/{owner}/scan", data={"seeds": "https://x.test/", "csrf_token": token})
+    assert refused.status_code == 409 and REFRESH not in refused.text
+    named = http.post(f"/app/cases/{owner}/names", data={"value": "x", "kind": "nickname", "csrf_token": token})
+    assert named.status_code == 400 and REFRESH not in named.text
+    with server.state.store.sessions() as session:
+        store.update_crawl_run(session, run.id, stats={"pages": 2, "new_findings": 0}, status="done")
+        session.commit()
+    done = http.get(f"/app/cases/{owner}")
+    assert REFRESH not in done.text and 'data-state="done"' in done.text
+
+
+def test_a_scan_cut_off_by_a_restart_stops_the_reloading(server: Server, http: TestClient, owner: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from takeback.web.dashboard import overview
+
+    with server.state.store.sessions() as session:
+        store.start_crawl_run(session, owner, {"seeds": ["https://x.test/"]})
+        session.commit()
+    monkeypatch.setattr(overview, "SCAN_STALE_AFTER", timedelta(seconds=-1))
+    page = http.get(f"/app/cases/{owner}")
+    assert 'data-state="stopped"' in page.text and REFRESH not in page.text
+
+
+# --- removing a name ---------------------------------------------------------------------------------------------
+
+
+def test_remove_a_name_from_a_case(server: Server, http: TestClient, owner: int) -> None:
+    make_user(server, "advocate@example.org")
+    with server.state.store.sessions() as session:
+        store.add_member(session, owner, store.get_user_by_email(session, "advocate@example.org").id, "advocate")
+        names = {n.value: n.id for n in store.list_case_names(session, owner)}
+        finding, _ = store.record_finding(session, owner, "https://names.example/jane_x", "name", evidence={})
+        other_case = next(c.id for c in store.list_cases(session) if c.id != owner)
+        theirs = store.add_case_name(session, other_case, "Someone Else", "alias").id
+        session.commit()
+    page = http.get(f"/app/cases/{owner}")
+    action = f'action="/app/cases/{owner}/names/{names["jane_x"]}/remove"'
+    assert action in page.text and "Remove<span class=\"visually-hidden\"> the name “jane_x”</span>" in page.text
+    token = csrf(page)
+    forged = http.post(f"/app/cases/{owner}/names/{names['jane_x']}/remove", data={"csrf_token": "not-it"})
+    assert forged.status_code == 400
+    gone = http.post(f"/app/cases/{owner}/names/{names['jane_x']}/remove", data={"csrf_token": token},
+                     follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == f"/app/cases/{owner}"
+    again = http.post(f"/app/cases/{owner}/names/{names['jane_x']}/remove", data={"csrf_token": token})
+    assert again.status_code == 404 and "no longer" in again.text
+    assert http.post(f"/app/cases/{owner}/names/{theirs}/remove", data={"csrf_token": token}).status_code == 404
+    assert http.post(f"/app/cases/{owner}/names/99999999/remove", data={"csrf_token": token}).status_code == 404
+    sign_in(http, "advocate@example.org")
+    by_advocate = http.post(f"/app/cases/{owner}/names/{names['Jane Example']}/remove",
+                            data={"csrf_token": csrf(http.get(f"/app/cases/{owner}"))}, follow_redirects=False)
+    assert by_advocate.status_code == 303
+    with server.state.store.sessions() as session:
+        kept = store.add_case_name(session, owner, "kept", "alias").id
+        session.commit()
+    token = _as_stranger(http)
+    assert http.post(f"/app/cases/{owner}/names/{kept}/remove", data={"csrf_token": token}).status_code == 404
+    with server.state.store.sessions() as session:
+        left = [n.value for n in store.list_case_names(session, owner)]
+        audit = [(e.action, e.subject, e.user_email) for e in store.list_audit(session, case_id=owner)]
+        assert store.get_finding(session, finding.id) is not None  # what was found stays
+        theirs_left = [n.value for n in store.list_case_names(session, other_case)]
+    assert theirs_left == ["Jane Example", "jane_x", "Someone Else"]
+    assert left == ["kept"]
+    removals = [(s, who) for action, s, who in audit if action == "case_name_removed"]
+    assert sorted(removals) == sorted([(f"name:{names['jane_x']}", "owner@example.org"),
+                                       (f"name:{names['Jane Example']}", "advocate@example.org")])
+
+
+# --- what a notice may be about ----------------------------------------------------------------------------------
+
+TAKE_IT_DOWN = {"basis": "takeitdown", "sender_name": "Jane Doe", "sender_email": "jane@example.org",
+                "signature": "Jane Doe", "good_faith_not_consensual": "yes"}
+
+
+def _draftable(page: str) -> dict[str, set[str]]:
+    """The notices form's checkboxes: the to-do ones and the already notified ones, by the finding's host name."""
+    form = page.split('id="draftable"')[1].split("</fieldset>")[0]
+    to_do, _, notified = form.partition('id="notified-note"')
+    return {"to_do": set(re.findall(r"https://([a-z-]+)\.example/x", to_do)),
+            "notified": set(re.findall(r"https://([a-z-]+)\.example/x", notified))}
+
+
+def test_notices_page_offers_what_the_stages_leave_to_do(server: Server, http: TestClient, owner: int) -> None:
+    ids = _findings(server, owner)
+    page = http.get(f"/app/cases/{owner}/notices/")
+    assert _draftable(page.text) == {"to_do": {"new", "drafted", "reupload", "seen-after-notice"},
+                                     "notified": {"notified"}}
+    assert "sent to abuse@host.example" in page.text
+    assert "2 taken down findings are not listed" in " ".join(page.text.split())
+    token = csrf(page)
+
+    def draft(*names: str, recipient: str = "") -> tuple[int, str]:
+        data = {**TAKE_IT_DOWN, "csrf_token": token, "recipient": recipient, "finding": [str(ids[n]) for n in names]}
+        answer = http.post(f"/app/cases/{owner}/notices/", data=data, follow_redirects=False)
+        return answer.status_code, answer.text
+
+    status, text = draft("new", "rechecked", recipient="abuse@other.example")
+    assert status == 400 and "https://rechecked.example/x is taken down already" in text
+    assert f'value="{ids["new"]}" checked' in text  # what she ticked stays ticked
+    assert draft("by-notice", recipient="abuse@other.example")[0] == 400
+    status, text = draft("notified")
+    assert status == 400 and "Type that party" in text
+    status, text = draft("notified", recipient="Abuse@Host.example")
+    assert status == 400 and "already sent to Abuse@Host.example" in text
+    with server.state.store.sessions() as session:
+        assert len(store.list_notices(session, owner)) == 4  # nothing drafted so far
+    # a follow-up to another party about a notified finding, and a re-upload's follow-up to the same party
+    assert draft("notified", recipient="abuse@upstream.example")[0] == 303
+    assert draft("reupload", "seen-after-notice", recipient="abuse@host.example")[0] == 303
+    with server.state.store.sessions() as session:
+        assert len(store.list_notices(session, owner)) == 6
+
+
+def test_a_re_upload_goes_round_the_whole_cycle(start: Callable[..., Server], smtp_server: SmtpServer) -> None:
+    """new → notified → removed → back again → notified → removed → back again, through the dashboard's own forms,
+    the crawler seeing the re-upload, and a re-check: each step shows on the case page, the finding's page and the
+    notices form."""
+    server = start(**smtp_server.settings(smtp_from="notices@takeback.test"))
+    http = server.http
+    make_user(server, "p@example.org")
+    sign_in(http, "p@example.org")
+    case_id = new_case(http, "the cycle")
+    url = "https://tube.example/v/1"
+    with server.state.store.sessions() as session:
+        finding, _ = store.record_finding(session, case_id, url, "media", evidence={})
+        session.commit()
+
+    def stage() -> str:
+        with server.state.store.sessions() as session:
+            mine = reports.finding_stages(session, case_id)[finding.id]
+            [point] = reports.findings_timeline(session, case_id)[-1:]
+        shown = http.get(f"/app/cases/{case_id}").text.split('id="findings"')[1]
+        label = re.search(r'<span class="tag stage-(\w+)">', shown)
+        assert label is not None and label.group(1) == mine
+        evidence = http.get(f"/app/cases/{case_id}/findings/{finding.id}").text
+        assert f'<span class="tag stage-{mine}">{reports.STAGE_LABELS[mine]}</span></h1>' in evidence
+        assert point.removed == (mine == "removed")  # the chart agrees
+        return mine
+
+    def offered() -> str:
+        form = http.get(f"/app/cases/{case_id}/notices/").text
+        if url not in form:
+            return "no"
+        return "to others only" if 'id="notified-note"' in form else "yes"
+
+    def notify_and_send() -> str:
+        page = http.get(f"/app/cases/{case_id}/notices/")
+        drafted = http.post(f"/app/cases/{case_id}/notices/", follow_redirects=False, data={
+            **TAKE_IT_DOWN, "csrf_token": csrf(page), "finding": str(finding.id), "recipient": "abuse@tube.example"})
+        assert drafted.status_code == 303, drafted.text
+        assert stage() in ("new", "back")  # a draft tells nobody
+        notice = drafted.headers["location"]
+        sent = http.post(notice + "/send", data={"csrf_token": csrf(http.get(notice))})
+        assert sent.status_code == 200 and "Sent." in sent.text
+        return notice
+
+    def crawler_sees_it() -> None:
+        with server.state.store.sessions() as session:
+            store.record_finding(session, case_id, url, "media", evidence={})
+            session.commit()
+
+    assert stage() == "new" and offered() == "yes"
+    first = notify_and_send()
+    assert stage() == "notified" and offered() == "to others only"
+    marked = http.post(first + "/mark", data={"csrf_token": csrf(http.get(first)), "state": "removed"},
+                       follow_redirects=False)
+    assert marked.status_code == 303
+    assert stage() == "removed" and offered() == "no"
+    crawler_sees_it()  # the re-upload
+    assert stage() == "back" and offered() == "yes"
+    notify_and_send()  # the follow-up, to the same host
+    assert stage() == "notified"
+    crawler_sees_it()  # still up while the host has the follow-up: still notified, not back again
+    assert stage() == "notified" and offered() == "to others only"
+    with server.state.store.sessions() as session:
+        store.record_check(session, finding.id, "removed", http_status=404)  # a re-check: gone again
+        session.commit()
+    assert stage() == "removed" and offered() == "no"
+    crawler_sees_it()  # and back once more (a reopened finding this time)
+    assert stage() == "back" and offered() == "yes"
+    assert len(smtp_server.wait_for(2)) == 2

@@ -1,7 +1,10 @@
-"""Onboarding on an existing case: add a name, alias or username for the scanner to look for.
+"""Onboarding on an existing case: add a name, alias or username for the scanner to look for, or remove one.
 
 Names are stored through ``store.add_case_name`` (the same call the API and the CLI make); adding one that is already
-there is harmless.  Owners and advocates may add names; anyone else gets the case's 404.
+there is harmless.  Removing one (a misspelling, an old username she no longer wants searched) stops later scans
+looking for it and keeps what was already found: findings are evidence and outlive the name that led to them.
+Owners and advocates may do both, each audited; anyone else gets the case's 404, and a name of another case is
+"not found" here too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from takeback import store
 from takeback.store.case_names import VALUE_MAX
 from takeback.web.auth import app_state
 from takeback.web.dashboard import session as ui
-from takeback.web.dashboard.access import EXPIRED, Text, audit_action, case_access, forbidden
+from takeback.web.dashboard.access import EXPIRED, Text, audit_action, case_access, forbidden, not_found
 from takeback.web.dashboard.overview import NAME_KINDS, case_view
 
 router = APIRouter(prefix="/app/cases/{case_id}", include_in_schema=False)
@@ -45,5 +48,24 @@ def add_name(request: Request, case_id: int, csrf_token: Text, value: Annotated[
         return case_view(request, current, role, case_id, http_status=400,
                          names_error="That name cannot be stored (it contains characters that are not text).")
     audit_action(request, "case_name_added", user_id=current.user.id, case_id=case_id, subject=f"name:{added.id}",
+                 detail={"kind": kind})
+    return RedirectResponse(f"/app/cases/{case_id}", status_code=303)
+
+
+@router.post("/names/{name_id}/remove")
+def remove_name(request: Request, case_id: int, name_id: int, csrf_token: Text) -> Response:
+    access = case_access(request, case_id)
+    if isinstance(access, Response):
+        return access
+    current, _role = access
+    if not ui.csrf_ok(current, {"csrf_token": csrf_token}):
+        return forbidden(request, current, EXPIRED, 400)
+    with app_state(request).store.sessions() as session:
+        kind = next((n.kind for n in store.list_case_names(session, case_id) if n.id == name_id), None)
+        removed = kind is not None and store.remove_case_name(session, case_id, name_id)
+        session.commit()
+    if not removed:
+        return not_found(request, current, "That name is not (or no longer) watched on this case.")
+    audit_action(request, "case_name_removed", user_id=current.user.id, case_id=case_id, subject=f"name:{name_id}",
                  detail={"kind": kind})
     return RedirectResponse(f"/app/cases/{case_id}", status_code=303)

@@ -1,6 +1,11 @@
 """Notices in the dashboard: draft one for chosen findings on a legal basis (the form names every missing element),
 review the exact text, send it over SMTP, log the party's reply, and see deadlines.  All of it goes through
-``takeback.takedown.service``, the same code the API and the CLI use."""
+``takeback.takedown.service``, the same code the API and the CLI use.
+
+Which findings a draft may name follows their stages (``store.reports.draft_choices``): new and back again ones;
+notified ones only for a follow-up to someone not yet told (so the same party is not sent the same request twice
+while it still has to answer); never removed ones.  The form offers exactly those, and the POST checks them again,
+since a stage can change between showing the form and sending it."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from takeback import store
+from takeback.store import reports
 from takeback.store.models import utcnow
 from takeback.takedown import service
 from takeback.takedown.notices import (
@@ -60,11 +66,49 @@ def _page(request: Request, case_id: int, status: int = 200, **extra: Any) -> Re
     with app_state(request).store.sessions() as session:
         case = store.get_case(session, case_id)
         notices = store.list_notices(session, case_id)
-        findings = [f for f in store.list_findings(session, case_id, limit=500) if f.status == "open"]
-    context: dict[str, Any] = {"missing": [], "problems": [], "form": {}, **extra}
+        choices = reports.draft_choices(session, case_id)
+        findings = store.list_findings(session, case_id, limit=500)
+    to_do = [(f, choices[f.id]) for f in findings if f.id in choices and choices[f.id].stage in ("new", "back")]
+    notified = [(f, told_text(choices[f.id].told)) for f in findings
+                if f.id in choices and choices[f.id].stage == "notified"]
+    removed = sum(1 for c in choices.values() if c.stage == "removed")
+    context: dict[str, Any] = {"missing": [], "problems": [], "form": {}, "ticked": [], **extra}
     return render(request, "notices.html", status, user=current.user, csrf_token=current.csrf_token, case=case,
-                  role=role, notices=notices, findings=findings, bases=BASES, explanations=EXPLANATIONS,
-                  disclaimer=DISCLAIMER, grounds=GDPR_GROUNDS, now=utcnow(), **context)
+                  role=role, notices=notices, to_do=to_do, notified=notified, removed=removed,
+                  stage_labels=reports.STAGE_LABELS, bases=BASES, explanations=EXPLANATIONS, disclaimer=DISCLAIMER,
+                  grounds=GDPR_GROUNDS, now=utcnow(), **context)
+
+
+def told_text(told: frozenset[str]) -> str:
+    """Who was told, for the person to read: addresses and web forms as they are; a notice that had neither (a
+    party with no contact) as such."""
+    shown = sorted(a for a in told if not a.startswith("party:"))
+    if len(shown) < len(told):
+        shown.append("a party without an address")
+    return ", ".join(shown)
+
+
+def refused_findings(choices: dict[int, reports.DraftChoice], urls: dict[int, str], finding_ids: list[int],
+                     recipient: str | None) -> list[str]:
+    """Why some ticked findings cannot go into this notice (empty: they all can).  Findings not in the case are
+    left to ``service.draft_notice``, which refuses them without saying whose they are."""
+    to = reports.addressee(recipient)
+    problems = []
+    for finding_id in finding_ids:
+        choice = choices.get(finding_id)
+        if choice is None or choice.allows(to):
+            continue
+        url = urls[finding_id]
+        if choice.stage == "removed":
+            problems.append(f"{url} is taken down already: it needs no notice (if it comes back, it shows as back "
+                            "again and you can write about it then).")
+        elif not to:
+            problems.append(f"{url} was already notified ({told_text(choice.told)}): a follow-up goes to someone "
+                            "else. Type that party's e-mail address under “Send to”.")
+        else:
+            problems.append(f"{url} was already sent to {recipient}, which has not answered it yet: wait for the "
+                            "answer, or send this one to another party (the host, the registrar, a search engine).")
+    return problems
 
 
 @router.get("/")
@@ -86,20 +130,27 @@ async def draft(request: Request, case_id: int) -> Response:
         return render(request, "error.html", 400, user=current.user, message="The form expired. Please try again.")
     basis = str(form.get("basis", ""))
     if basis not in NOTICE_TYPES:
-        return _page(request, case_id, 400, problems=["Choose the kind of notice."], form=form)
+        return _page(request, case_id, 400, problems=["Choose the kind of notice."], form=form, ticked=finding_ids)
     if not finding_ids:
         return _page(request, case_id, 400, problems=["Tick the findings the notice is about."], form=form)
     recipient = str(form.get("recipient", "")).strip() or None
+    sessions = app_state(request).store.sessions
+    with sessions() as session:
+        choices = reports.draft_choices(session, case_id)
+        urls = {f.id: f.url for f in (store.get_finding(session, i) for i in finding_ids if i in choices) if f}
+    refused = refused_findings(choices, urls, finding_ids, recipient)
+    if refused:
+        return _page(request, case_id, 400, problems=refused, form=form, ticked=finding_ids)
     try:
-        with app_state(request).store.sessions() as session:
+        with sessions() as session:
             notice = service.draft_notice(session, case_id, finding_ids, basis, details_from_form(basis, form),
                                           recipient=recipient)
             session.commit()
     except IncompleteNotice as exc:
-        return _page(request, case_id, 400, missing=list(exc.missing), form=form)
+        return _page(request, case_id, 400, missing=list(exc.missing), form=form, ticked=finding_ids)
     except (InvalidNotice, service.TakedownError) as exc:
         problems = exc.problems if isinstance(exc, InvalidNotice) else [str(exc)]
-        return _page(request, case_id, 400, problems=problems, form=form)
+        return _page(request, case_id, 400, problems=problems, form=form, ticked=finding_ids)
     audit_action(request, "notice_drafted", user_id=current.user.id, case_id=case_id, subject=f"notice:{notice.id}",
                  detail={"basis": basis, "findings": finding_ids})
     return RedirectResponse(f"/app/cases/{case_id}/notices/{notice.id}", status_code=303)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -32,6 +33,9 @@ KIND_FILTERS = ("media", "name", "domain")
 NAME_KINDS = ("name", "alias", "username")
 #: A scan still "running" this long after it started was cut off (a restart): it no longer blocks a new one.
 SCAN_STALE_AFTER = timedelta(seconds=API_SCAN_MAX_S + 120)
+#: While the latest scan runs, the case page reloads itself this often (seconds): a meta refresh, so the person
+#: sees the scan's progress and its findings without JavaScript and without knowing to reload.
+SCAN_REFRESH_S = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +87,12 @@ def _wanted(stage: str, status: str) -> bool:
 
 
 def case_view(request: Request, current: UiSessionInfo, role: str, case_id: int, *, status: str = "",
-              kind: str = "", http_status: int = 200, **extra: Any) -> Response:
-    """Render the case page (access already checked by the caller)."""
+              kind: str = "", http_status: int = 200, live: bool = False, **extra: Any) -> Response:
+    """Render the case page (access already checked by the caller).
+
+    ``live``: the page may reload itself while a scan runs.  Only the plain GET of the page is live: a page that
+    answers a form (an error to read, the hashes just loaded) must not replace itself a few seconds later, and the
+    person can turn it off (``?paused=1``) when the reloading gets in her way or her screen reader's."""
     with app_state(request).store.sessions() as session:
         case = store.get_case(session, case_id)
         names = store.list_case_names(session, case_id)
@@ -107,11 +115,14 @@ def case_view(request: Request, current: UiSessionInfo, role: str, case_id: int,
     ]
     context: dict[str, Any] = {"error": None, "imported": None, "scan_error": None, "names_error": None,
                                "seeds_text": "\n".join(scan.seeds) if scan else "", **extra}
+    refresh = SCAN_REFRESH_S if live and scan is not None and scan.state == "running" else 0
+    query = {k: v for k, v, known in (("status", status, STATUS_FILTERS), ("kind", kind, KIND_FILTERS)) if v in known}
+    paused_url = f"/app/cases/{case_id}?{urlencode({**query, 'paused': '1'})}"
     return render(
         request, "case.html", http_status, user=current.user, csrf_token=current.csrf_token, case=case, role=role,
         names=names, name_kinds=NAME_KINDS, findings=findings, total=len(everything), by_stage=by_stage,
         stage_labels=reports.STAGE_LABELS, status_filters=STATUS_FILTERS, kind_filters=KIND_FILTERS, members=members,
-        banks=banks, status=status, kind=kind, scan=scan,
+        banks=banks, status=status, kind=kind, scan=scan, refresh=refresh, paused_url=paused_url,
         timeline=timeline,
         chart=charts.line_chart(
             "Findings found and taken down", [p.day for p in timeline],

@@ -180,13 +180,14 @@ def create_case(request: Request, name: Text, csrf_token: Text, names: Text = ""
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, status: str = "", kind: str = "") -> Response:
-    """The case's overview: charts, protected hashes, the latest scan, findings (filtered), names, people."""
+def case_page(request: Request, case_id: int, status: str = "", kind: str = "", paused: str = "") -> Response:
+    """The case's overview: charts, protected hashes, the latest scan, findings (filtered), names, people.  It
+    reloads itself while a scan runs, unless ``paused``."""
     access = _case_access(request, case_id)
     if isinstance(access, Response):
         return access
     current, role = access
-    return case_view(request, current, role, case_id, status=status, kind=kind)
+    return case_view(request, current, role, case_id, status=status, kind=kind, live=not paused)
 
 
 @router.post("/cases/{case_id}/hashes")
