@@ -9,9 +9,9 @@ artefact dir.  The demo's other pages (its seeded case, petition, operator pages
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from tests.smtp import SmtpServer
 
 #: Mails the demo's own seeding sends at first start (its two notices), before the test sends one.
 SEEDED_MAILS = 2
-SCAN_DEADLINE_S = 120.0
+SCAN_TIMEOUT_MS = 120_000
 PERSON = "Ada Demoulin"
 
 
@@ -71,15 +71,20 @@ def _taken_down_today(tab: Any) -> Any:
     return numbers.locator("tbody tr").last.locator("td").nth(2)
 
 
-def _wait_for_scan(tab: Any) -> None:
-    """The case tab says how the latest scan is going but does not update itself: reload until it is over."""
+def _wait_for_scan(tab: Any, case_url: str) -> None:
+    """The case page reloads itself (a meta refresh, no script) while the scan runs: wait, with a locator assertion,
+    for its state to leave "running", and check the page did reload by itself if it was shown running."""
+    from playwright.sync_api import expect
+
     state = tab.locator("#scan-state")
-    deadline = time.monotonic() + SCAN_DEADLINE_S
-    while state.get_attribute("data-state") == "running":
-        assert time.monotonic() < deadline, "the scan did not finish in time"
-        tab.wait_for_timeout(200)  # pacing between reloads, not a guess at when it ends
-        tab.reload()
+    shown_running = state.get_attribute("data-state") == "running"  # the page the scan form led to
+    reloads: list[str] = []  # navigations from then on: the page's own reloads
+    tab.on("framenavigated", lambda frame: reloads.append(frame.url) if frame == tab.main_frame else None)
+    expect(state).to_have_attribute("data-state", re.compile(r"^(done|failed|stopped)$"), timeout=SCAN_TIMEOUT_MS)
     assert state.get_attribute("data-state") == "done", state.inner_text()
+    if shown_running:
+        assert reloads and all(url.startswith(case_url) for url in reloads), reloads
+    assert tab.locator("meta[http-equiv=refresh]").count() == 0  # over: the page stays put
 
 
 def test_sign_in_scan_notify_remove(demo: ServedDemo, page: Any, smtp_server: SmtpServer, hash_list: Path,  # noqa: F811
@@ -88,6 +93,7 @@ def test_sign_in_scan_notify_remove(demo: ServedDemo, page: Any, smtp_server: Sm
 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     smtp_server.wait_for(SEEDED_MAILS, timeout=30)  # the demo's own notices went out while it seeded
 
     _sign_in(page, demo)
@@ -119,7 +125,7 @@ def test_sign_in_scan_notify_remove(demo: ServedDemo, page: Any, smtp_server: Sm
     page.goto(case_url)
     page.fill("#scan-seeds", f"{demo.site}/")
     page.get_by_role("button", name="Scan now").click()
-    _wait_for_scan(page)
+    _wait_for_scan(page, case_url)
     findings = page.locator("section[aria-labelledby=findings] tbody tr")
     expect(findings.filter(has_text=f"{demo.site}/media/rocket-mirrored.jpg")).to_have_count(1)
     expect(findings.filter(has_text=f"{demo.site}/ada-demoulin-leaked")).to_have_count(1)
