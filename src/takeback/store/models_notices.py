@@ -139,3 +139,8 @@ class IntakeRequest(Base):
     bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id", ondelete="SET NULL"))
     signals_added: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
+    #: The platform's own uploads found to be copies on acceptance (JSON list of {upload_ref, signal_id,
+    #: signal_type, distance, query}); None while no sweep ran (not accepted yet, rejected, no uploads bank).
+    upload_matches: Mapped[str | None] = mapped_column(Text)
+    #: Distinct uploads among them (None: no sweep ran).
+    uploads_matched: Mapped[int | None] = mapped_column(Integer)

@@ -421,12 +421,15 @@ class IntakeInfo:
     bank_id: int | None
     signals_added: int
     note: str | None
+    #: The platform's uploads found to be copies when it was accepted (None: no sweep ran).
+    upload_matches: list[dict[str, Any]] | None = None
+    uploads_matched: int | None = None
 
 
 _I = (
     IntakeRequest.id, IntakeRequest.reference, IntakeRequest.status, IntakeRequest.data, IntakeRequest.signals,
     IntakeRequest.received_at, IntakeRequest.due_at, IntakeRequest.decided_at, IntakeRequest.bank_id,
-    IntakeRequest.signals_added, IntakeRequest.note,
+    IntakeRequest.signals_added, IntakeRequest.note, IntakeRequest.upload_matches, IntakeRequest.uploads_matched,
 )
 
 
@@ -434,6 +437,7 @@ def _intake(row: Any) -> IntakeInfo:
     values = list(row)
     values[3] = json.loads(values[3])
     values[4] = [tuple(pair) for pair in json.loads(values[4])]
+    values[11] = json.loads(values[11]) if values[11] is not None else None
     return IntakeInfo(*values)
 
 
@@ -474,8 +478,11 @@ def list_intake(session: Session, *, status: str | None = None, limit: int = 100
 
 
 def decide_intake(session: Session, intake_id: int, status: str, *, at: datetime, note: str | None = None,
-                  bank_id: int | None = None, signals_added: int = 0) -> IntakeInfo:
-    """Accept or reject a received request (once: a decided request raises InvalidTransition)."""
+                  bank_id: int | None = None, signals_added: int = 0,
+                  upload_matches: Sequence[dict[str, Any]] | None = None) -> IntakeInfo:
+    """Accept or reject a received request (once: a decided request raises InvalidTransition).
+    ``upload_matches``: the platform's uploads the acceptance found to be copies (``uploads_matched`` counts the
+    distinct ``upload_ref`` among them)."""
     if status not in ("accepted", "rejected"):
         raise InvalidInput("status", "must be accepted or rejected")
     check_text("note", note, 5000, optional=True)
@@ -488,6 +495,11 @@ def decide_intake(session: Session, intake_id: int, status: str, *, at: datetime
         raise UnknownNotice(intake_id)
     if row[0] != "received":
         raise InvalidTransition(intake_id, row[0], status)
-    session.execute(update(IntakeRequest).where(IntakeRequest.id == intake_id).values(
-        status=status, decided_at=at, note=note, bank_id=bank_id, signals_added=signals_added))
+    values: dict[str, Any] = {"status": status, "decided_at": at, "note": note, "bank_id": bank_id,
+                              "signals_added": signals_added}
+    if upload_matches is not None:
+        values["upload_matches"] = json.dumps(list(upload_matches), sort_keys=True, default=str)
+        check_text("upload_matches", values["upload_matches"])
+        values["uploads_matched"] = len({str(m.get("upload_ref")) for m in upload_matches})
+    session.execute(update(IntakeRequest).where(IntakeRequest.id == intake_id).values(**values))
     return get_intake(session, intake_id)  # type: ignore[return-value]

@@ -123,6 +123,22 @@ class Store:
         with self.sessions() as session:
             return list(signals.list_signals(session, bank_id, after_id, limit))
 
+    def signal_notes(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """The notes of the signals that still exist among ``ids`` (an uploads bank keeps upload references there)."""
+        with self.sessions() as session:
+            return {i: s.note for i, s in signals.get_signals(session, ids).items()}
+
+    def bank_webhooks(self, bank_id: int) -> list[tuple[str, Target]]:
+        """(client name, active webhook) of every unrevoked client granted ``bank_id``: whoever registered what is
+        in the bank, and so whoever must hear about matches against it."""
+        with self.sessions() as session:
+            out = []
+            for client in clients.list_clients(session, include_revoked=False):
+                if bank_id in clients.client_bank_ids(session, client.id):
+                    out.extend((client.name, Target(h.id, h.url, h.secret))
+                               for h in webhooks.list_webhooks(session, client.id, active_only=True))
+            return out
+
     # --- clients -----------------------------------------------------------------------------------------------
     def principal(self, key: str) -> Any:
         """The Principal for a key (grants and active webhooks included), or None when unknown or revoked."""

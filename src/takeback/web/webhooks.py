@@ -59,10 +59,14 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def match_event(client: str, query: dict[str, Any], matches: list[dict[str, Any]]) -> tuple[str, bytes]:
-    """(event_id, JSON body) of a match event; the body is what is signed, stored and sent, byte for byte."""
+def match_event(
+    client: str, query: dict[str, Any], matches: list[dict[str, Any]], *, reason: dict[str, Any] | None = None
+) -> tuple[str, bytes]:
+    """(event_id, JSON body) of a match event; the body is what is signed, stored and sent, byte for byte.
+    ``reason`` says why a match was made other than by the client's own query (an accepted TAKE IT DOWN request
+    sweeping the client's uploads)."""
     event_id = str(uuid.uuid4())
-    payload = {
+    payload: dict[str, Any] = {
         "event_id": event_id,
         "type": "match",
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -70,6 +74,8 @@ def match_event(client: str, query: dict[str, Any], matches: list[dict[str, Any]
         "query": query,
         "matches": matches,
     }
+    if reason is not None:
+        payload["reason"] = reason
     return event_id, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -417,6 +417,10 @@ class IntakeOut(BaseModel):
     signals_added: int
     note: str | None
     request: dict[str, Any] | None = None
+    #: Distinct uploads of the platform found to be copies on acceptance (None: no sweep ran).
+    uploads_matched: int | None = None
+    #: Those uploads (moderators only): upload_ref, signal_id, signal_type, distance, query (index of the hash).
+    upload_matches: list[dict[str, Any]] | None = None
 
 
 class IntakeList(BaseModel):
@@ -438,6 +442,7 @@ def _intake_out(info: store.IntakeInfo, *, private: bool) -> IntakeOut:
         id=info.id if private else None, reference=info.reference, status=info.status, received_at=info.received_at,
         due_at=c.due_at, seconds_left=c.seconds_left, overdue=c.overdue, signals=len(info.signals),
         signals_added=info.signals_added, note=info.note, request=info.data if private else None,
+        uploads_matched=info.uploads_matched, upload_matches=info.upload_matches if private else None,
     )
 
 
@@ -480,9 +485,11 @@ def list_requests(
 
 
 @router.post("/v1/takeitdown/requests/{intake_id}/decision", response_model=IntakeOut,
-             summary="Accept (hashes go into a bank, so copies are caught) or reject a request")
+             summary="Accept (hashes go into a bank, so copies are caught; the platform's uploads are swept for "
+                     "copies, reported by webhook) or reject a request")
 def decide(intake_id: NoticeId, body: DecisionIn, request: Request, principal: Manager) -> IntakeOut:
     from takeback.store.models import utcnow
+    from takeback.web import uploads_sweep
     from takeback.web.storage import BankExists, NewSignal
 
     state = app_state(request)
@@ -509,10 +516,33 @@ def decide(intake_id: NoticeId, body: DecisionIn, request: Request, principal: M
         result = state.store.add_signals(bank.id, [NewSignal(t, v, None, f"takeitdown {info.reference}")
                                                    for t, v in info.signals])
         bank_id, added = bank.id, len(result.added)
+    sweep = uploads_sweep.sweep_uploads(state, info.signals) if body.accept else None
     with sessions_of(request).begin() as session:
         try:
-            decided = store.decide_intake(session, intake_id, "accepted" if body.accept else "rejected",
-                                          at=utcnow(), note=body.note or None, bank_id=bank_id, signals_added=added)
+            decided = store.decide_intake(
+                session, intake_id, "accepted" if body.accept else "rejected", at=utcnow(), note=body.note or None,
+                bank_id=bank_id, signals_added=added,
+                upload_matches=sweep.matches if sweep is not None and sweep.bank is not None else None,
+            )
         except _HANDLED as exc:
             raise _refusal(exc) from None
-        return _intake_out(decided, private=True)
+    if sweep is not None:  # decided once (the row lock above): only now are the platform's systems told
+        uploads_sweep.notify(state, sweep, reference=decided.reference, due_at=decided.due_at)
+    _tell_requester(state.settings, decided)
+    return _intake_out(decided, private=True)
+
+
+def _tell_requester(settings: Any, decided: store.IntakeInfo) -> None:
+    """Best effort: the decision stands whether or not the mail server takes the message (it is logged)."""
+    import logging
+
+    from takeback.mail import MailError, send_mail
+    from takeback.takedown.intake import decision_mail
+
+    mail = decision_mail(decided, platform=settings.platform_name)
+    if mail is None:
+        return
+    try:
+        send_mail(settings, mail)
+    except MailError as exc:
+        logging.getLogger(__name__).warning("TAKE IT DOWN request %s: decision not e-mailed: %s", decided.id, exc)
