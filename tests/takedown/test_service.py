@@ -236,3 +236,29 @@ def test_recheck_open_only_rechecks_stale_open_notices(sessions: sessionmaker[Se
         assert asyncio.run(sweep(T0 + timedelta(hours=2))) == []  # checked an hour ago
         assert [r.notice.id for r in asyncio.run(sweep(T0 + timedelta(hours=8)))] == [ids["/here"]]
         assert site.hits["/gone"] == 1
+
+
+def test_message_ids_are_stable_per_attempt(sessions: sessionmaker[Session], smtp_server: SmtpServer) -> None:
+    """The Message-ID is fixed by the notice and the attempt: a retried job resends the same message, a new attempt
+    after a refusal is a new message.  Header injection through it is refused."""
+    from takeback.mail import Mail, MailError, build_message
+
+    with sessions.begin() as session:
+        case = store.create_case(session, "c")
+        finding, _ = store.record_finding(session, case.id, "https://bad.example/x", "media", evidence={})
+        notice = service.draft_notice(session, case.id, [finding.id], "takeitdown", TIDA,
+                                      recipient="abuse@host.example", now=T0)
+    settings = Settings(**smtp_server.settings(smtp_from="notices@take-back.example"))
+    first = service.message_id(notice, settings, "a1")
+    assert first == service.message_id(notice, settings, "a1") != service.message_id(notice, settings, "a2")
+    assert first.startswith(f"<{notice.data['reference']}.n{notice.id}.a1@") and first.endswith("@take-back.example>")
+    down = Settings(smtp_host="127.0.0.1", smtp_port=closed_port(), smtp_timeout_s=2)
+    with sessions.begin() as session:
+        assert not service.send_notice(session, down, notice.id, now=T0).sent  # attempt 1 refused
+    with sessions.begin() as session:
+        sent = service.send_notice(session, settings, notice.id, now=T0).notice
+    assert sent.message_id == service.message_id(notice, settings, "a2")
+    assert smtp_server.wait_for(1)[0].message["Message-ID"] == sent.message_id
+    for bad in ("<a@b>\r\nBcc: victim@example.org", "no-brackets@example.org", "<no-at-sign>"):
+        with pytest.raises(MailError):
+            build_message(settings, Mail(to=("a@b.example",), subject="s", text="t", message_id=bad))
