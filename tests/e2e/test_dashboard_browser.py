@@ -93,7 +93,8 @@ def test_sign_in_scan_notify_remove(demo: ServedDemo, page: Any, smtp_server: Sm
 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    # the browser's own complaints too: a CSP violation (the meta refresh must not be one), a missing resource
+    page.on("console", lambda msg: errors.append(f"{msg.type}: {msg.text}") if msg.type == "error" else None)
     smtp_server.wait_for(SEEDED_MAILS, timeout=30)  # the demo's own notices went out while it seeded
 
     _sign_in(page, demo)
@@ -182,6 +183,9 @@ def test_the_seeded_demo_pages(demo: ServedDemo, page: Any, artefact_dir: Path) 
     """What a new user clicks through first: the seeded case, its notices, petition and the operator's side."""
     from playwright.sync_api import expect
 
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(f"{msg.type}: {msg.text}") if msg.type == "error" else None)
     _sign_in(page, demo)
     page.get_by_role("link", name="Demo: Ada Demoulin").click()
     expect(page.locator("svg.chart").first).to_be_visible()
@@ -198,3 +202,4 @@ def test_the_seeded_demo_pages(demo: ServedDemo, page: Any, artefact_dir: Path) 
     page.goto(f"{demo.url}/app/operator/inbox/")
     expect(page.get_by_text("Riley Example")).to_be_visible()
     _shot(page, artefact_dir, "demo-inbox")
+    assert errors == []
