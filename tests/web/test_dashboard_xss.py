@@ -98,3 +98,11 @@ def test_hostile_text_is_shown_escaped_everywhere(server: Server, http: TestClie
     # The removal chart's bar label (SVG text) is escaped too, and cut to fit.
     chart = http.get(f"/app/cases/{case_id}").text.split('aria-labelledby="removal-t removal-d"')[1].split("</svg>")[0]
     assert "party &lt;script&gt;" in chart and "<script" not in chart
+    # A draft about the taken-down finding is refused with its URL in the reason: escaped there too.
+    notices = http.get(f"/app/cases/{case_id}/notices/")
+    refused = http.post(f"/app/cases/{case_id}/notices/", data={
+        "csrf_token": csrf(notices), "basis": "takeitdown", "finding": [str(finding.id), str(other.id)],
+        "recipient": "abuse@other.example"})
+    assert refused.status_code == 400 and "is taken down already" in refused.text
+    assert_escaped(refused.text, url, url + "/2")
+    assert not re.search(r'(href|src|action|data)="[^"]*evil\.example', refused.text)
