@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -385,7 +386,8 @@ def recheck_command(
     async def run() -> list[service.RecheckReport]:
         async with network.open_fetcher(settings) as fetcher:
             if notice_id is None:
-                return await service.recheck_open(factory, fetcher)
+                return await service.recheck_open(factory, fetcher,
+                                                  every=timedelta(hours=settings.takedown_recheck_hours))
             return [await service.recheck_notice(factory, notice_id, fetcher)]
 
     try:
