@@ -218,3 +218,38 @@ def test_secret_is_created_once(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         assert petitions.get_or_create_secret(session, "petition") == first
     assert len(first) == 64
+
+
+def test_intake_answers_event_loop_waiters_with_the_commits_counts(
+    sessions: sessionmaker[Session], petition: PetitionInfo
+) -> None:
+    """``Intake.accept``: every waiter of a batch is answered after its commit with counts that include it; a waiter
+    that gave up (a client gone) is skipped without disturbing the others, and its signature is stored."""
+    import asyncio
+
+    from takeback.petition.counts import CountsCache
+    from takeback.petition.intake import Intake, IntakeClosed
+
+    cache = CountsCache(60.0)
+    intake = Intake(sessions, max_batch=100, counts_cache=cache)
+
+    async def burst() -> list[object]:
+        waiters = [asyncio.ensure_future(intake.accept(sig(petition.id, f"s{i}@example.org"))) for i in range(20)]
+        await asyncio.sleep(0)  # let every waiter queue its signature before the writer starts
+        waiters[3].cancel()
+        intake.start()
+        return await asyncio.gather(*waiters, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        intake.stop()
+    accepted = [a for a in answers if not isinstance(a, BaseException)]
+    assert len(accepted) == 19 and isinstance(answers[3], asyncio.CancelledError)
+    assert all(a.outcome.created for a in accepted)  # type: ignore[attr-defined]
+    # One batch: each waiter saw the counts as of that commit (all 20, including the one whose client left).
+    assert {a.counts for a in accepted} == {Counts(0, 20)} and intake.batches == 1  # type: ignore[attr-defined]
+    assert cache.get(petition.id) == Counts(0, 20)
+    assert_counts_exact(sessions, petition.id)
+    with pytest.raises(IntakeClosed):
+        asyncio.run(intake.accept(sig(petition.id, "late@example.org")))

@@ -13,10 +13,14 @@ with the exception that stopped the batch (then nothing of that batch was stored
 Each acknowledgement carries the petition's counts read in the batch's own transaction (one read per petition per
 batch, not per signature), so the signer is shown a count that includes their signature, and the process's count
 cache is refreshed with it instead of being emptied on every signature of a burst.
+
+Waiters in an event loop (``accept``) are answered with one ``call_soon_threadsafe`` per loop and batch, not one
+per signature: under a burst that is one wake-up of the server's loop for a whole group commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -45,6 +49,41 @@ class Accepted:
     counts: Counts
 
 
+#: Where an answer goes: a thread's future (``submit``) or an event loop's (``accept``).
+Waiter = Future[Accepted] | asyncio.Future[Accepted]
+#: An answer: the acknowledgement, or the exception that kept the signature from being stored.
+Answer = Accepted | BaseException
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Accepted], Answer]]) -> None:
+    """In the waiters' event loop: complete each future (a waiter that gave up, e.g. a client that went away, is
+    skipped; its signature is stored all the same, as it would be had the answer been lost on the wire)."""
+    for future, answer in pairs:
+        if future.done():
+            continue
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+
+def _answer(batch: Sequence[tuple[NewSignature, Waiter]], answers: Sequence[Answer]) -> None:
+    """Hand each waiter its answer: thread futures directly, loop futures grouped into one callback per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Accepted], Answer]]] = {}
+    for (_, waiter), answer in zip(batch, answers, strict=True):
+        if isinstance(waiter, asyncio.Future):
+            by_loop.setdefault(waiter.get_loop(), []).append((waiter, answer))
+        elif isinstance(answer, BaseException):
+            waiter.set_exception(answer)
+        else:
+            waiter.set_result(answer)
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, pairs)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            log.debug("petition intake: %d answers for a closed event loop dropped", len(pairs))
+
+
 class Intake:
     def __init__(
         self,
@@ -58,7 +97,7 @@ class Intake:
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._cache = counts_cache
-        self._queue: queue.SimpleQueue[tuple[NewSignature, Future[Accepted]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[NewSignature, Waiter] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
@@ -86,13 +125,22 @@ class Intake:
         self._queue.put((item, future))
         return future
 
+    async def accept(self, item: NewSignature) -> Accepted:
+        """``submit`` for a caller in an event loop: returns after the commit (or raises what stopped it)."""
+        signatures.validate(item)
+        if self._closed:
+            raise IntakeClosed("the petition intake is shutting down")
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._queue.put((item, future))
+        return await future
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
             if first is None:
                 stopping = True
-                batch: list[tuple[NewSignature, Future[Accepted]]] = []
+                batch: list[tuple[NewSignature, Waiter]] = []
             else:
                 batch = [first]
             while len(batch) < self._max_batch:
@@ -107,15 +155,17 @@ class Intake:
             if batch:
                 self._store(batch)
         # Anything submitted after the stop marker (a race with stop()) is refused, never silently dropped.
+        late: list[tuple[NewSignature, Waiter]] = []
         while True:
             try:
-                late = self._queue.get_nowait()
+                entry = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if late is not None:
-                late[1].set_exception(IntakeClosed("the petition intake is shutting down"))
+            if entry is not None:
+                late.append(entry)
+        _answer(late, [IntakeClosed("the petition intake is shutting down") for _ in late])
 
-    def _store(self, batch: list[tuple[NewSignature, Future[Accepted]]]) -> None:
+    def _store(self, batch: list[tuple[NewSignature, Waiter]]) -> None:
         items = [item for item, _ in batch]
         petition_ids = sorted({item.petition_id for item in items})
         tokens = {pid: self._cache.token(pid) for pid in petition_ids} if self._cache is not None else {}
@@ -126,16 +176,14 @@ class Intake:
                 totals = {pid: petitions.get_counts(session, pid) for pid in petition_ids}
         except Exception as exc:  # the whole batch is rolled back: every caller hears it, none is acknowledged
             log.warning("petition intake: a batch of %d signatures was not stored: %s", len(batch), exc)
-            for _, future in batch:
-                future.set_exception(exc)
+            _answer(batch, [exc] * len(batch))
             return
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(batch))
         if self._cache is not None:
             for pid, counts in totals.items():
                 self._cache.offer(pid, tokens[pid], counts)
-        for (item, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(Accepted(outcome, totals[item.petition_id]))
+        _answer(batch, [Accepted(o, totals[i.petition_id]) for i, o in zip(items, outcomes, strict=True)])
         if self._on_commit is not None:
             try:
                 self._on_commit(items, outcomes)

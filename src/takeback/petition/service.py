@@ -7,7 +7,6 @@ HTTP status and a stable code, so the web layer only translates.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -194,7 +193,7 @@ class PetitionService:
     async def sign(self, petition: PetitionInfo, form: SignForm, ip: str, base_url: str) -> SignResult:
         item, challenge = self._checked(petition, form, ip)
         try:
-            accepted = await asyncio.wrap_future(self.intake.submit(item))
+            accepted = await self.intake.accept(item)
         except IntakeClosed:
             self.spent.release(challenge)
             raise PetitionError(503, "unavailable", "the server is restarting; please try again") from None
