@@ -95,7 +95,11 @@ def _clean_text(
         return None
     value = unicodedata.normalize("NFC", value.strip())
     allowed = "\n" if multiline else ""
-    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value.replace("\r\n", "\n")):
+    # str.isprintable() is False for every Cc and Cs character (and some harmless ones): when it is True, the
+    # per-character scan below cannot find anything, and most names and comments take this shortcut.
+    if not value.isprintable() and any(
+        unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value.replace("\r\n", "\n")
+    ):
         raise PetitionError(400, "invalid_input", f"{field}: must not contain control characters")
     if len(value) > limit:
         raise PetitionError(400, "invalid_input", f"{field}: at most {limit} characters")
