@@ -5,6 +5,7 @@ hostile answer logged while the crawl goes on, findings de-duplicated across sca
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,27 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
 def _findings(sessions: sessionmaker[Session], case_id: int) -> dict[str, store.FindingInfo]:
     with sessions.begin() as session:
         return {f.url: f for f in store.list_findings(session, case_id)}
+
+
+def test_hashing_in_worker_processes_finds_the_same(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """hash_processes moves hashing to worker processes; findings and their hashes are the same as in-process."""
+    case_id, _ = bank_case(sessions)
+    by_mode: dict[int, dict[str, object]] = {}
+    with WebServer(site_routes()) as site:
+        origin = site.origin
+        for processes in (0, 2):
+            options = replace(OPTIONS, hash_processes=processes)
+            result = scan_case(
+                sessions, settings, case_id, [site.url("/")], options=options, allow_networks=ALLOW_LOOPBACK
+            )
+            assert result.stats["media_matched"] == len(Site.copies)
+            by_mode[processes] = {
+                url: (f.evidence["media"], [m["signal_id"] for m in f.evidence["matches"]])
+                for url, f in _findings(sessions, case_id).items()
+                if f.kind == "media"
+            }
+    assert by_mode[2] == by_mode[0]
+    assert {url.removeprefix(origin) for url in by_mode[2]} == set(Site.copies)
 
 
 def test_scan_finds_planted_copies_and_names(settings: Settings, sessions: sessionmaker[Session]) -> None:

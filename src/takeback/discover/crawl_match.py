@@ -8,7 +8,9 @@ anything) are not used for PDQ lookups, as in the reference matchers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,8 @@ from takeback.signals.validate import VpdqFrame, format_vpdq
 
 #: PDQ hashes below this quality are not matched (ThreatExchange's recommended floor).
 MIN_PDQ_QUALITY = 50
+_HEX = re.compile(r"[0-9a-f]+")
+_HEX_LENGTH = {"pdq": 64, "md5": 32, "sha256": 64, "video_md5": 32, "video_sha256": 64}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +77,35 @@ class MediaMatcher:
 
     def match(self, hashes: MediaHashes) -> list[MediaMatch]:
         """Matches, best (smallest distance) first, one per bank signal."""
-        if not len(self.index):
-            return []
+        return self.match_many([hashes])[0]
+
+    def match_many(self, many: Sequence[MediaHashes]) -> list[list[MediaMatch]]:
+        """``match`` for several media in one index lookup (a lookup's fixed cost dwarfs a small bank's search)."""
+        if not len(self.index) or not many:
+            return [[] for _ in many]
+        queries: list[tuple[Query, str, float | None]] = []
+        owners: list[int] = []
+        for n, hashes in enumerate(many):
+            mine = self._queries(hashes)
+            queries += mine
+            owners += [n] * len(mine)
+        # Hashes computed by media_hash are already in canonical form (lower-case hex, vPDQ from format_vpdq); the
+        # index then skips re-validating each value, which is most of the cost of a lookup in a small bank.
+        canonical = all(
+            len(q.value) == _HEX_LENGTH[kind] and _HEX.fullmatch(q.value) for q, kind, _ in queries if kind != "vpdq"
+        )
+        results = self.index.match([q for q, _, _ in queries], canonical=canonical)
+        best: list[dict[int, MediaMatch]] = [{} for _ in many]
+        for owner, (_, signal_type, frame_s), matches in zip(owners, queries, results, strict=True):
+            mine_best = best[owner]
+            for m in matches:
+                current = mine_best.get(m.signal_id)
+                if current is None or m.distance < current.distance:
+                    name = self.bank_names.get(m.bank_id, "")
+                    mine_best[m.signal_id] = MediaMatch(m.signal_id, m.bank_id, name, signal_type, m.distance, frame_s)
+        return [sorted(b.values(), key=lambda m: (m.distance, m.signal_id)) for b in best]
+
+    def _queries(self, hashes: MediaHashes) -> list[tuple[Query, str, float | None]]:
         queries: list[tuple[Query, str, float | None]] = [
             (Query("md5", hashes.md5), "md5", None),
             (Query("sha256", hashes.sha256), "sha256", None),
@@ -88,12 +119,33 @@ class MediaMatcher:
         if hashes.kind == "video" and usable:
             frames = [VpdqFrame(f.pdq, f.quality, f.timestamp) for f in usable]
             queries.append((Query("vpdq", format_vpdq(frames)), "vpdq", None))
-        results = self.index.match([q for q, _, _ in queries])
-        best: dict[int, MediaMatch] = {}
-        for (_, signal_type, frame_s), matches in zip(queries, results, strict=True):
-            for m in matches:
-                current = best.get(m.signal_id)
-                if current is None or m.distance < current.distance:
-                    name = self.bank_names.get(m.bank_id, "")
-                    best[m.signal_id] = MediaMatch(m.signal_id, m.bank_id, name, signal_type, m.distance, frame_s)
-        return sorted(best.values(), key=lambda m: (m.distance, m.signal_id))
+        return queries
+
+
+class MatchBatcher:
+    """Collects the matches asked for in one turn of the event loop and answers them with one ``match_many``:
+    hashes come back from the worker pool a batch at a time, and their tasks all ask within the same turn."""
+
+    def __init__(self, matcher: MediaMatcher) -> None:
+        self.matcher = matcher
+        self._waiting: list[tuple[MediaHashes, asyncio.Future[list[MediaMatch]]]] = []
+
+    async def match(self, hashes: MediaHashes) -> list[MediaMatch]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[MediaMatch]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._waiting.append((hashes, future))
+        return await future
+
+    def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        live = [(h, f) for h, f in waiting if not f.done()]
+        try:
+            results = self.matcher.match_many([h for h, _ in live])
+        except Exception as exc:  # one bad value must not strand the others: each gets the error
+            for _, future in live:
+                future.set_exception(exc)
+            return
+        for (_, future), result in zip(live, results, strict=True):
+            future.set_result(result)

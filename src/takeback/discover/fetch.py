@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import time
 import zlib
@@ -211,6 +212,7 @@ class Fetcher:
         self.policy = policy
         self._resolver: Resolver = resolver or system_resolver
         self._allow = tuple(ipaddress.ip_network(n, strict=False) for n in allow_networks)
+        self._allowed_cache: dict[str, bool] = {}
         self._vetted = VettedAddresses()
         self._session: aiohttp.ClientSession | None = None
         self._gates: dict[str, _HostGate] = {}
@@ -272,8 +274,7 @@ class Fetcher:
         seen = {url}
         try:
             while True:
-                async with budget.spend():
-                    hop = await self._vet(current)
+                hop = await self._vet(current, budget)
                 if robots and not await self._robots.allowed(str(hop.url)):
                     raise FetchError("robots_disallowed", current, "robots.txt disallows this URL for us")
                 gate = self._gate(hop.host)
@@ -316,13 +317,14 @@ class Fetcher:
         delay = self._robots.crawl_delay(str(hop.url))
         return min(delay, self.policy.max_crawl_delay_s) if delay else 0.0
 
-    async def _vet(self, url: str) -> _Hop:
-        """Shape, scheme and SSRF checks for one hop; records the vetted addresses for the client's resolver."""
+    async def _vet(self, url: str, budget: _Budget) -> _Hop:
+        """Shape, scheme and SSRF checks for one hop; records the vetted addresses for the client's resolver.
+        Only the name lookup can take time, so only it is charged to the fetch's deadline."""
         scheme = urlsplit(url).scheme.lower() if isinstance(url, str) else ""
         if scheme not in ("http", "https"):
             raise FetchError("bad_scheme", str(url), f"only http and https are fetched, not {scheme or 'no scheme'!r}")
         try:
-            check_url(url, allow_private=True, resolver=None)  # shape of the URL as given, before any normalising
+            as_given = check_url(url, allow_private=True, resolver=None)  # the shape before any normalising
             parsed = yarl.URL(url)  # what the client will request
             raw_host = parsed.raw_host
             if not raw_host:
@@ -330,9 +332,13 @@ class Fetcher:
             host = raw_host.lower()
             normalised = str(parsed)
             if _is_ip(host):
-                checked = check_url(normalised, allow_private=True, resolver=None)
+                # check_url is pure: the same text needs no second look.
+                checked = as_given if normalised == url else check_url(normalised, allow_private=True, resolver=None)
             else:
-                checked = await asyncio.to_thread(check_url, normalised, allow_private=True, resolver=self._resolver)
+                async with budget.spend():
+                    checked = await asyncio.to_thread(
+                        check_url, normalised, allow_private=True, resolver=self._resolver
+                    )
             if checked.host != host.rstrip(".").split("%", 1)[0]:
                 raise UnsafeURL(f"host {host!r} is read differently by the guard ({checked.host!r})")
         except UnsafeURL as exc:
@@ -352,8 +358,14 @@ class Fetcher:
     def _allowed(self, address: str) -> bool:
         if not self._allow:
             return False
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        return any(ip.version == net.version and ip in net for net in self._allow)
+        known = self._allowed_cache.get(address)
+        if known is None:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            known = any(ip.version == net.version and ip in net for net in self._allow)
+            if len(self._allowed_cache) >= 4096:
+                self._allowed_cache.clear()
+            self._allowed_cache[address] = known
+        return known
 
     def _request_headers(self, accept: str) -> dict[str, str]:
         headers = self._headers.get(accept)
@@ -447,6 +459,7 @@ def _lower_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return headers
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

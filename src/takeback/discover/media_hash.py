@@ -73,9 +73,12 @@ class HashFailure:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def hash_image_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaHashes:
-    """PDQ (+ quality), MD5 and SHA-256 of an image given as bytes.  Raises a ``MediaError`` subclass."""
-    digests = exact.digest_bytes(data)
+def hash_image_bytes(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, digests: exact.Digests | None = None
+) -> MediaHashes:
+    """PDQ (+ quality), MD5 and SHA-256 of an image given as bytes.  Raises a ``MediaError`` subclass.
+    ``digests`` are the bytes' digests when the caller has them already (a crawl hashes thousands of files)."""
+    digests = digests or exact.digest_bytes(data)
     if Image.MAX_IMAGE_PIXELS is not None and max_pixels // 2 + 1 > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
     try:
@@ -155,12 +158,13 @@ def hash_video_bytes(
     max_frames: int = MAX_FRAMES,
     interval: float = FRAME_INTERVAL_S,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+    digests: exact.Digests | None = None,
 ) -> MediaHashes:
     """PDQ of up to ``max_frames`` frames, one per ``interval`` seconds, of a clip or segment given as bytes (an
     fMP4 media segment must come with its initialisation segment prepended).  Raises a ``MediaError`` subclass."""
     import av
 
-    digests = exact.digest_bytes(data)
+    digests = digests or exact.digest_bytes(data)
     frames: list[FrameHash] = []
     width = height = 0
     try:
@@ -228,9 +232,9 @@ def hash_media(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaHas
             raise NotMedia("empty body")
         kind = kind_of_bytes(data[:512])
         if kind is Kind.IMAGE:
-            return hash_image_bytes(data, max_pixels=max_pixels)
+            return hash_image_bytes(data, max_pixels=max_pixels, digests=digests)
         if kind is Kind.VIDEO:
-            return hash_video_bytes(data)
+            return hash_video_bytes(data, digests=digests)
         raise NotMedia("not an image or video (unrecognised content)")
     except MediaError as exc:
         return HashFailure(exc.code, exc.reason, digests.size, digests.md5, digests.sha256)

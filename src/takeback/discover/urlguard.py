@@ -8,7 +8,9 @@ tests can resolve names however they like.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 MAX_URL_LENGTH = 2048
 _SCHEMES = {"http": 80, "https": 443}
+#: Spaces, C0 controls and DEL: never part of a URL we accept.
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f]")
 
 #: Networks no outside URL may point into, beyond what the `ipaddress` flags already cover.
 _BLOCKED_NETWORKS = tuple(
@@ -86,6 +90,18 @@ def is_public_address(address: str | IPAddress) -> bool:
     IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible, 6to4 and NAT64 forms are judged by the IPv4 address inside them, so
     `::ffff:127.0.0.1` is loopback like `127.0.0.1`.
     """
+    if isinstance(address, str):
+        return _is_public_text(address)
+    return _is_public(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_public_text(address: str) -> bool:
+    """`is_public_address` for text, remembered: a crawl asks about the same few addresses for every request."""
+    return _is_public(address)
+
+
+def _is_public(address: str | IPAddress) -> bool:
     try:
         ip = address if isinstance(address, IPAddress) else ipaddress.ip_address(str(address).split("%", 1)[0])
     except ValueError:
@@ -93,7 +109,7 @@ def is_public_address(address: str | IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(ip)
         if embedded is not None:
-            return is_public_address(embedded)
+            return _is_public(embedded)
     if ip in _METADATA:
         return False
     if (
@@ -128,7 +144,7 @@ def parse_url(url: str) -> tuple[SplitResult, str, int]:
         raise UnsafeURL("the URL is empty")
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeURL(f"the URL is longer than {MAX_URL_LENGTH} characters")
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+    if _BAD_CHARS.search(url):
         raise UnsafeURL("the URL contains spaces or control characters")
     try:
         parts = urlsplit(url)
@@ -152,6 +168,7 @@ def parse_url(url: str) -> tuple[SplitResult, str, int]:
     return parts, host.rstrip(".").lower() or host, port or _SCHEMES[scheme]
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
