@@ -416,7 +416,7 @@ def main() -> None:
         scrapy_worker(args.scrapy_worker, args.concurrency)
         return
 
-    for line in machine_lines(["httpx", "httpcore", "scrapy", "twisted", "selectolax", "pillow", "numpy", "uvloop"]):
+    for line in machine_lines(["aiohttp", "yarl", "scrapy", "twisted", "selectolax", "pillow", "numpy", "uvloop"]):
         print(line)
     print(f"load average before: {os.getloadavg()[0]:.2f} (machine shared with other work: figures are noisy)")
     site, site_file, load_s = load_site(args.cache_dir, args.pages, args.hubs, args.images_per_page)
@@ -438,9 +438,7 @@ def main() -> None:
                 f"{anchor['pages'] / anchor['seconds']:.0f} pages/s, {anchor['images'] / anchor['seconds']:.0f} "
                 f"images/s (fetched, not hashed)"
             )
-        ours = asyncio.run(
-            takeback_crawl(server.root, site, args.concurrency, args.hash_workers, args.hash_processes)
-        )
+        ours = asyncio.run(takeback_crawl(server.root, site, args.concurrency, args.hash_workers, args.hash_processes))
     finally:
         server.stop()
     seconds = ours["seconds"]

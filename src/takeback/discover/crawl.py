@@ -214,6 +214,9 @@ class Crawler:
         self._batcher: MatchBatcher | None = None
         self._seen_pages: set[str] = set()
         self._seen_media: set[str] = set()
+        #: Exact URL texts whose key is already in the seen sets: a repeat is dropped without computing its key.
+        self._known_pages: set[str] = set()
+        self._known_media: set[str] = set()
         self._hosts: set[str] = set()
         self._pages: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._media: asyncio.Queue[tuple[MediaRef, dict[str, Any]]] = asyncio.Queue()
@@ -256,23 +259,32 @@ class Crawler:
         return result
 
     def _queue_page(self, url: str, depth: int) -> None:
-        url = _strip_fragment(url)
-        key = url_key(url)
-        if key in self._seen_pages or len(self._seen_pages) >= self.options.max_pages:
+        if url in self._known_pages:  # this very text was queued already (every page links home, next, up...)
+            return
+        key = url_key(_strip_fragment(url))
+        if key in self._seen_pages:
+            self._known_pages.add(url)
+            return
+        if len(self._seen_pages) >= self.options.max_pages:
             return
         if depth > self.options.max_depth or not same_site(url, self._hosts):
             return
         self._seen_pages.add(key)
+        self._known_pages.add(url)
         self.stats.queued_pages += 1
-        self._pages.put_nowait((url, depth))
+        self._pages.put_nowait((_strip_fragment(url), depth))
 
     def _queue_media(self, ref: MediaRef, context: dict[str, Any]) -> None:
+        if ref.url in self._known_media:
+            return
         key = url_key(ref.url)
         if key in self._seen_media:
+            self._known_media.add(ref.url)
             return
         if len(self._seen_media) >= self.options.max_media:
             return
         self._seen_media.add(key)
+        self._known_media.add(ref.url)
         self.stats.queued_media += 1
         self._media.put_nowait((ref, context))
 

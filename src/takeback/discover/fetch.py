@@ -28,12 +28,11 @@ none and decodes nothing), so every hop and every decoded byte still passes thro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ipaddress
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -157,19 +156,36 @@ class _HostGate:
 
 
 class _Budget:
-    """A time allowance spent across several awaits (the hops of one fetch); overruns raise TimeoutError."""
+    """A time allowance spent across several awaits (the hops of one fetch); overruns raise TimeoutError.
+    ``async with budget.spend():`` charges the time inside to the allowance (a plain class, not a generator-based
+    context manager: it runs twice for every request)."""
 
     def __init__(self, seconds: float) -> None:
         self.left = seconds
 
-    @contextlib.asynccontextmanager
-    async def spend(self) -> AsyncIterator[None]:
-        started = time.monotonic()
+    def spend(self) -> _Spending:
+        return _Spending(self)
+
+
+class _Spending:
+    __slots__ = ("_budget", "_started", "_timeout")
+
+    def __init__(self, budget: _Budget) -> None:
+        self._budget = budget
+        self._started = 0.0
+        self._timeout: asyncio.Timeout | None = None
+
+    async def __aenter__(self) -> None:
+        self._started = time.monotonic()
+        self._timeout = asyncio.timeout(max(self._budget.left, 0.0))
+        await self._timeout.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
         try:
-            async with asyncio.timeout(max(self.left, 0.0)):
-                yield
+            assert self._timeout is not None
+            return await self._timeout.__aexit__(*exc)
         finally:
-            self.left -= time.monotonic() - started
+            self._budget.left -= time.monotonic() - self._started
 
 
 class _BoundedDecoder:
