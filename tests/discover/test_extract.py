@@ -8,7 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from takeback.discover.extract import (
@@ -17,6 +17,7 @@ from takeback.discover.extract import (
     IMAGE,
     VIDEO,
     HtmlLimits,
+    Resolver,
     decode_html,
     extract_html,
     parse_srcset,
@@ -283,3 +284,30 @@ def test_sitemap_bombs_and_garbage() -> None:
     assert parse_sitemap(billion, "https://site.test/s.xml").pages == ()
     assert parse_sitemap(b"\x1f\x8bnot gzip", "https://site.test/s.xml.gz").pages == ()
     assert parse_sitemap(b"<<<>>>", "https://site.test/s.xml").pages == ()
+
+
+# --- the resolver's fast path -----------------------------------------------------------------------------------------
+
+_BASES = (
+    "http://example.com/dir/page.html",
+    "https://User:pw@Example.COM:8443/a/b/?q=1#frag",
+    "http://127.0.0.1:8080",
+    "http://[::1]:81/x/y",
+    "https://xn--bcher-kva.example/",
+    "ftp://example.com/file",
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    base=st.sampled_from(_BASES),
+    value=st.one_of(
+        st.text(alphabet=st.sampled_from(list("/.?#%;:@=&+ab-_~\\ \t\nAé")), max_size=24).map(lambda v: "/" + v),
+        st.text(alphabet=st.sampled_from(list("/.?#%:ab")), max_size=12),
+        st.sampled_from(
+            ["/", "//cdn.example/x", "/./a", "/a/../b", "/a/..", "/a?", "/a?b", "/a#b", "/a/.?x", "/;", "/a;b?c"]
+        ),
+    ),
+)
+def test_resolver_fast_path_agrees_with_resolve(base: str, value: str) -> None:
+    assert Resolver(base)(value) == resolve(base, value)

@@ -88,6 +88,31 @@ def resolve(base: str, value: str | None) -> str | None:
     return url if len(url) <= URL_MAX else None
 
 
+#: Site-absolute references ("/img/1.jpg", "/a?b=c") that resolve by prefixing the page's origin: plain ASCII,
+#: no scheme-relative "//", no fragment, backslash, ";" (urljoin drops empty path parameters), empty query or
+#: dot segment (all of which urljoin would rewrite).
+_PLAIN_ABSOLUTE = re.compile(r"/(?!/)[A-Za-z0-9\-._~/!$&'()*+,=:@%]*(?:\?[A-Za-z0-9\-._~/!$&'()*+,=:@%?]+)?")
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\?|$)")
+
+
+class Resolver:
+    """``resolve`` against one base, with a fast path for site-absolute references, which are most of a page's:
+    for those, urljoin and the re-assembly give exactly the origin followed by the reference."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        root = resolve(base, "/")
+        self._origin = root[:-1] if root is not None else None
+
+    def __call__(self, value: str | None) -> str | None:
+        if self._origin is not None and value and len(value) <= URL_MAX:
+            plain = _STRIP.sub("", value.strip())
+            if _PLAIN_ABSOLUTE.fullmatch(plain) and not _DOT_SEGMENT.search(plain):
+                url = self._origin + plain
+                return url if len(url) <= URL_MAX else None
+        return resolve(self.base, value)
+
+
 def parse_srcset(value: str) -> list[str]:
     """The URLs of a ``srcset`` (all candidates): "a.jpg 1x, b.jpg 2x" → [a.jpg, b.jpg].  URLs may contain commas
     (the split is on a comma after a descriptor or after whitespace, as browsers do)."""
@@ -204,6 +229,7 @@ _JSONLD_URL_KEYS = {"thumbnailUrl": IMAGE, "contentUrl": VIDEO, "thumbnail": IMA
 class _Collector:
     def __init__(self, base: str, limits: HtmlLimits) -> None:
         self.base = base
+        self.resolve = Resolver(base)
         self.limits = limits
         self.links: dict[str, None] = {}
         self.media: dict[str, MediaRef] = {}
@@ -230,7 +256,7 @@ class _Collector:
     def link(self, value: str | None) -> None:
         if not self._new(value, "link"):
             return
-        url = resolve(self.base, value)
+        url = self.resolve(value)
         if url is None or url in self.links:
             return
         if len(self.links) >= self.limits.max_links:
@@ -241,7 +267,7 @@ class _Collector:
     def add_media(self, value: str | None, kind: str, source: str) -> None:
         if not self._new(value, "media"):
             return
-        url = resolve(self.base, value)
+        url = self.resolve(value)
         if url is None or url in self.media:
             return
         if len(self.media) >= self.limits.max_media:
