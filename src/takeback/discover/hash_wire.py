@@ -20,6 +20,8 @@ _U32 = struct.Struct("<I")
 _HEX = re.compile(r"[0-9a-f]*")
 #: Largest answer a worker may send for one batch (hashes are small; this only bounds a broken worker).
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Most query variants one medium may carry (``MediaHashes.variants``: letterbox, smoothing, crop grid...).
+MAX_VARIANTS = 10_000
 
 
 class WireError(ValueError):
@@ -57,11 +59,16 @@ def _as_json(result: MediaHashes | HashFailure) -> dict[str, Any]:
         "size": result.size,
         "md5": result.md5,
         "sha256": result.sha256,
-        "frames": [[f.pdq, f.quality, f.timestamp] for f in result.frames],
+        "frames": _frames_json(result.frames),
         "width": result.width,
         "height": result.height,
         "format": result.format,
+        "variants": [[name, _frames_json(frames)] for name, frames in getattr(result, "variants", ())],
     }
+
+
+def _frames_json(frames: Iterable[FrameHash]) -> list[list[Any]]:
+    return [[f.pdq, f.quality, f.timestamp] for f in frames]
 
 
 def decode_answer(payload: bytes, expected: int) -> list[MediaHashes | HashFailure]:
@@ -104,7 +111,33 @@ def _from_json(item: Any) -> MediaHashes | HashFailure:
                            _hex(item, "sha256", 64))  # fmt: skip
     if item.get("ok") != 1:
         raise WireError("a result is neither a hash nor a failure")
-    frames_in = item.get("frames")
+    frames = _frames(item.get("frames"))
+    variants_in = item.get("variants", [])
+    if not isinstance(variants_in, list) or len(variants_in) > MAX_VARIANTS:
+        raise WireError("variants is not a short list")
+    variants = []
+    for entry in variants_in:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and len(entry[0]) <= 100):
+            raise WireError("a variant is not [name, frames]")
+        variants.append((entry[0], _frames(entry[1])))
+    kind = _str(item, "kind")
+    if kind not in ("image", "video"):
+        raise WireError(f"unknown media kind {kind!r}")
+    extra: dict[str, Any] = {"variants": tuple(variants)} if variants else {}
+    return MediaHashes(
+        kind=kind,
+        size=_int(item, "size"),
+        md5=_hex(item, "md5", 32),
+        sha256=_hex(item, "sha256", 64),
+        frames=tuple(frames),
+        width=_int(item, "width"),
+        height=_int(item, "height"),
+        format=_str(item, "format"),
+        **extra,
+    )
+
+
+def _frames(frames_in: Any) -> tuple[FrameHash, ...]:
     if not isinstance(frames_in, list) or len(frames_in) > 1000:
         raise WireError("frames is not a list")
     frames = []
@@ -117,16 +150,4 @@ def _from_json(item: Any) -> MediaHashes | HashFailure:
         if not (isinstance(quality, int) and isinstance(when, int | float)):
             raise WireError("a frame has the wrong types")
         frames.append(FrameHash(pdq, quality, float(when)))
-    kind = _str(item, "kind")
-    if kind not in ("image", "video"):
-        raise WireError(f"unknown media kind {kind!r}")
-    return MediaHashes(
-        kind=kind,
-        size=_int(item, "size"),
-        md5=_hex(item, "md5", 32),
-        sha256=_hex(item, "sha256", 64),
-        frames=tuple(frames),
-        width=_int(item, "width"),
-        height=_int(item, "height"),
-        format=_str(item, "format"),
-    )
+    return tuple(frames)
