@@ -220,7 +220,7 @@ _POSTGRES_INSERT = (
 
 def _insert_postgres(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
     """The batch insert on PostgreSQL as one statement over column arrays (``unnest``): one round trip and one
-    parameter per column instead of one per value: about a third less client CPU per signature than the generic
+    parameter per column instead of one per value: about 40% less client CPU per signature than the generic
     multi-row insert.  Rows that conflict (the mailbox or the idempotency key is already there) are not returned;
     the caller looks those up."""
     columns = [[row[c] for row in rows] for c in _COLUMNS]
