@@ -8,7 +8,7 @@ the on-device hasher itself never needs it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -101,14 +101,15 @@ def write_video(
     scene_seconds: float = 6.0,
     preset: str = "veryfast",
     names: tuple[str, ...] = PHOTO_NAMES,
+    sources: Sequence[RgbArray] | None = None,
 ) -> Path:
-    """Encode a benign test video: Ken-Burns pans over the bundled photos, one
-    scene every `scene_seconds`.  `gop_seconds` sets the keyframe interval
-    (None leaves the encoder's default, 250 frames for x264)."""
+    """Encode a benign test video: Ken-Burns pans over the bundled photos (or over `sources`, e.g. generated
+    images), one scene every `scene_seconds`.  `gop_seconds` sets the keyframe interval (None leaves the encoder's
+    default, 250 frames for x264)."""
     import av
 
     width, height = size
-    sources = [photo(n) for n in names]
+    sources = list(sources) if sources is not None else [photo(n) for n in names]
     total = round(seconds * fps)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)

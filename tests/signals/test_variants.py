@@ -96,11 +96,11 @@ def test_hash_list_with_modes_carries_variants_and_banks_them(tmp_path: Path) ->
     result = runner.invoke(app, ["hash", str(folder), "-o", str(out), "-j", "0", "-q", "--no-cache"])
     assert result.exit_code == 0, result.output
     listing = hashlist.read(out)
-    assert listing.header.version == 2 and listing.header.options["modes"] == "borders,crops,dihedral"
+    assert listing.header.version == 2 and listing.header.options["modes"] == modes_text(DEFAULT_MODES)
     record = listing.records[0]
     assert isinstance(record, hashlist.ImageRecord) and record.variants
     names = [n for n, _, _ in record.variants]
-    assert {"flipy", "rotate90", "crop100"} <= set(names)
+    assert {"flipy", "rotate90", "crop100", "smooth", "grid_t10b00l00r20"} <= set(names)
     assert len({h for _, h, _ in record.variants} | {record.pdq}) == len(record.variants) + 1
     main, variants = hash_image_variants(paths[0])
     assert record.pdq == main.hex and [(v.name, v.hex, v.quality) for v in variants] == [

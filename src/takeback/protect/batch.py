@@ -22,7 +22,7 @@ from pathlib import Path
 from takeback.media import sniff
 from takeback.protect.cache import HashCache
 from takeback.protect.hash_file import HashOptions, Task, run_task
-from takeback.protect.results import FileResult, Status
+from takeback.protect.results import FileResult, Frame, Status
 from takeback.protect.walk import Found, Problem, walk
 
 #: Videos longer than this are split across workers.
@@ -59,7 +59,8 @@ class BatchReport:
 
 def options_key(options: HashOptions) -> str:
     key = f"v1;exact={int(options.exact)};interval={options.interval:g};max_pixels={options.max_pixels}"
-    return f"{key};modes={options.modes}" if options.modes else key
+    key = f"{key};modes={options.modes}" if options.modes else key
+    return f"{key};query={options.query_modes}" if options.query_modes else key
 
 
 def _worker_init() -> None:
@@ -93,6 +94,23 @@ def _video_segments(path: str, workers: int, interval: float) -> list[Task]:
     return [Task(path, start=float(bounds[i] or 0.0), end=bounds[i + 1], digests=(i == 0)) for i in range(count)]
 
 
+def _merge_lists(
+    parts: list[list[tuple[str, list[tuple[int, float, int, str]]]]], frames: list[Frame]
+) -> list[tuple[str, list[tuple[int, float, int, str]]]]:
+    """Each named frame list of a video's segments, joined in frame order.  A segment without a list had no frame
+    needing it (no border in its frames): its frames keep their own hashes there, as within one segment."""
+    names = list(dict.fromkeys(name for lists in parts for name, _rows in lists))
+    joined = []
+    for name in names:
+        rows = {f.frame_number: (f.frame_number, f.timestamp, f.quality, f.pdq) for f in frames}
+        for lists in parts:
+            for other, part_rows in lists:
+                if other == name:
+                    rows.update((int(row[0]), tuple(row)) for row in part_rows)  # type: ignore[misc]
+        joined.append((name, [rows[k] for k in sorted(rows)]))
+    return joined
+
+
 def _merge(parts: list[FileResult]) -> FileResult:
     """One result from a video's segments (the first carries the digests)."""
     head = parts[0]
@@ -103,6 +121,8 @@ def _merge(parts: list[FileResult]) -> FileResult:
         return next(p for p in parts if p.status is Status.FAILED)
     frames = {f.frame_number: f for p in ok for f in p.frames}
     head.frames = [frames[k] for k in sorted(frames)]
+    head.video_variants = _merge_lists([p.video_variants for p in ok], head.frames)
+    head.query_video_variants = _merge_lists([p.query_video_variants for p in ok], head.frames)
     bad = [p for p in parts if p.status is Status.FAILED]
     warnings = [p.warning for p in ok if p.warning] + [f"part of the video failed: {p.reason}" for p in bad]
     head.warning = "; ".join(warnings) or None

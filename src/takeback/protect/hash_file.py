@@ -21,8 +21,8 @@ from takeback.media.errors import (
 )
 from takeback.protect.results import FileResult, Frame, Status
 from takeback.signals import exact as exact_digests
-from takeback.signals.variants import DEFAULT_MODES, hash_image_variants, modes_text, parse_modes
-from takeback.signals.vpdq import hash_video
+from takeback.signals.variants import DEFAULT_MODES, hash_image_signals, modes_text, parse_modes
+from takeback.signals.vpdq import FrameHash, hash_video
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +30,12 @@ class HashOptions:
     exact: bool = False
     interval: float = 1.0
     max_pixels: int = 250_000_000
-    #: Matching modes for photos' extra bank hashes (signals.variants), comma-separated; "" for none.
+    #: Matching modes for the extra bank hashes of photos and videos (signals.variants, signals.vpdq),
+    #: comma-separated; "" for none.
     modes: str = modes_text(DEFAULT_MODES)
+    #: Matching modes for the extra *query* hashes, when the file is hashed to be matched (a found copy); "" for
+    #: none.  Hashing for a bank leaves this empty, hashing to match usually sets `modes` to "".
+    query_modes: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,10 @@ def classify(path: Path) -> tuple[sniff.Kind, sniff.Kind]:
     return sniff.kind_of_file(path), sniff.expected_kind(path)
 
 
+def _rows(frames: list[FrameHash]) -> list[tuple[int, float, int, str]]:
+    return [(f.frame_number, f.timestamp, f.quality, f.hex) for f in frames]
+
+
 def run_task(task: Task, options: HashOptions) -> FileResult:
     path = Path(task.path)
     result = FileResult(path=task.path, status=Status.FAILED)
@@ -77,15 +85,30 @@ def run_task(task: Task, options: HashOptions) -> FileResult:
             digests = exact_digests.digest_file(path)
             result.md5, result.sha256, result.size = digests.md5, digests.sha256, digests.size
         if actual is sniff.Kind.IMAGE:
-            pdq_hash, variants = hash_image_variants(
-                path, parse_modes(options.modes), exact=options.exact, max_pixels=options.max_pixels
+            image = hash_image_signals(
+                path,
+                parse_modes(options.modes),
+                query_modes=parse_modes(options.query_modes),
+                exact=options.exact,
+                max_pixels=options.max_pixels,
             )
-            result.pdq, result.quality = pdq_hash.hex, pdq_hash.quality
-            result.variants = [(v.name, v.hex, v.quality) for v in variants]
+            result.pdq, result.quality = image.pdq.hex, image.pdq.quality
+            result.variants = [(v.name, v.hex, v.quality) for v in image.variants]
+            result.query_variants = [(v.name, v.hex, v.quality) for v in image.queries]
         else:
-            video = hash_video(path, interval=options.interval, start=task.start, end=task.end, exact=options.exact)
+            video = hash_video(
+                path,
+                interval=options.interval,
+                start=task.start,
+                end=task.end,
+                exact=options.exact,
+                modes=parse_modes(options.modes),
+                query_modes=parse_modes(options.query_modes),
+            )
             result.duration, result.fps = round(video.duration, 3), round(video.fps, 3)
             result.frames = [Frame(f.frame_number, f.timestamp, f.quality, f.hex) for f in video.frames]
+            result.video_variants = [(name, _rows(frames)) for name, frames in video.variants.items()]
+            result.query_video_variants = [(name, _rows(frames)) for name, frames in video.query_variants.items()]
             result.warning = video.warning
             if not result.frames and task.start == 0.0:
                 raise CorruptMedia("no video frames could be decoded")

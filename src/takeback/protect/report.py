@@ -61,6 +61,7 @@ def to_hash_list(
                     frames=[(f.frame_number, f.timestamp, f.quality, f.pdq) for f in r.frames],
                     name=name,
                     warning=r.warning,
+                    variants=[(n, [tuple(row) for row in rows]) for n, rows in r.video_variants] or None,  # type: ignore[misc]
                 )
             )
     header = Header(

@@ -44,6 +44,12 @@ class FileResult:
     warning: str | None = None
     #: Photos: extra bank hashes (name, pdq hex, quality) from the matching modes.
     variants: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Videos: extra bank frame lists (name, [(frame_number, timestamp, quality, pdq hex), ...]).
+    video_variants: list[tuple[str, list[tuple[int, float, int, str]]]] = field(default_factory=list)
+    #: Hashing a found copy to match it (HashOptions.query_modes): the photo's extra query hashes, and a video's
+    #: extra query frame lists, in the same shapes.  Never written to a hash list.
+    query_variants: list[tuple[str, str, int]] = field(default_factory=list)
+    query_video_variants: list[tuple[str, list[tuple[int, float, int, str]]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

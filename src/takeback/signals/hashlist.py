@@ -6,7 +6,8 @@ Format `takeback-hashlist` version 1, JSON Lines (one JSON object per line):
 2. one record per hashed file: ``{"type": "image", "md5", "sha256", "size",
    "pdq", "quality"}`` (version 2: optional ``"variants": [[name, pdq, quality], ...]``,
    extra hashes from the matching modes) or ``{"type": "video", "md5", "sha256", "size",
-   "duration", "fps", "frames": [[frame_number, timestamp, quality, pdq], ...]}``;
+   "duration", "fps", "frames": [[frame_number, timestamp, quality, pdq], ...]}`` (version 3:
+   optional ``"variants": [[name, frames], ...]``, extra frame lists such as the mirrored video);
 3. the error section: ``{"type": "error", "code", "reason"}`` per failed file;
 4. a trailer ``{"type": "summary", ...}``: its absence means the file was cut short.
 
@@ -33,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from takeback.signals.vpdq import FrameHash
 
 FORMAT_NAME = "takeback-hashlist"
-#: Newest version this takeback reads.  2 adds image records' optional "variants"; a list without any is
-#: still written as version 1, byte for byte what older takeback versions read.
-FORMAT_VERSION = 2
+#: Newest version this takeback reads.  2 adds image records' optional "variants", 3 video records' optional
+#: "variants"; a list is written with the oldest version that can carry it (one without variants is version 1, byte
+#: for byte what older takeback versions read), so an older reader refuses only what it cannot read, and says why.
+FORMAT_VERSION = 3
 
 Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -67,6 +69,9 @@ class ImageRecord(_Model):
     variants: list[tuple[Annotated[str, StringConstraints(max_length=32)], Hex64, Quality]] | None = None
 
 
+FrameRow = tuple[int, float, Quality, Hex64]
+
+
 class VideoRecord(_Model):
     type: Literal["video"]
     md5: Hex32
@@ -74,9 +79,11 @@ class VideoRecord(_Model):
     size: int = Field(ge=0)
     duration: float = Field(ge=0)
     fps: float = Field(ge=0)
-    frames: list[tuple[int, float, Quality, Hex64]]
+    frames: list[FrameRow]
     name: str | None = None
     warning: str | None = None
+    #: Extra frame lists from the matching modes (signals.vpdq): [name, frames], e.g. the mirrored video ("flipy").
+    variants: list[tuple[Annotated[str, StringConstraints(max_length=32)], list[FrameRow]]] | None = None
 
 
 class ErrorRecord(_Model):
@@ -100,7 +107,10 @@ Record = ImageRecord | VideoRecord
 
 
 def version_for(records: Iterable[Record]) -> int:
-    """The oldest format version that can carry these records (1 unless a photo has variants)."""
+    """The oldest format version that can carry these records (1 unless a photo or a video has variants)."""
+    records = list(records)
+    if any(isinstance(r, VideoRecord) and r.variants for r in records):
+        return 3
     return 2 if any(isinstance(r, ImageRecord) and r.variants for r in records) else 1
 
 
@@ -177,9 +187,10 @@ def to_threatexchange(hash_list: HashList) -> Iterator[str]:
             yield from (f"pdq {value}" for _name, value, _quality in r.variants or ())
             yield f"md5 {r.md5}"
         else:
-            features = [FrameHash(n, t, q, h).to_threatexchange() for n, t, q, h in r.frames]
-            if features:
-                yield "vpdq " + json.dumps(features, separators=(",", ":"))
+            for frames in [r.frames, *(frames for _name, frames in r.variants or ())]:
+                features = [FrameHash(n, t, q, h).to_threatexchange() for n, t, q, h in frames]
+                if features:
+                    yield "vpdq " + json.dumps(features, separators=(",", ":"))
             yield f"video_md5 {r.md5}"
 
 

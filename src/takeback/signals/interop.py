@@ -212,9 +212,10 @@ def _hashlist_record(result: ParsedList, number: int, data: dict) -> None:
             _add(result, number, SignalType.SHA256, image.sha256)
         elif record_type == "video":
             video = hashlist.VideoRecord.model_validate(data)
-            if video.frames:
-                frames = [VpdqFrame(h, q, t) for _, t, q, h in video.frames]
-                _add(result, number, SignalType.VPDQ, format_vpdq(frames))
+            # Each variant frame list (a mirrored video, the picture inside its letterbox) is one more vPDQ signal.
+            for rows in [video.frames, *(rows for _name, rows in video.variants or ())]:
+                if rows:
+                    _add(result, number, SignalType.VPDQ, format_vpdq([VpdqFrame(h, q, t) for _, t, q, h in rows]))
             _add(result, number, SignalType.VIDEO_MD5, video.md5)
             _add(result, number, SignalType.VIDEO_SHA256, video.sha256)
         elif record_type == "error":

@@ -59,8 +59,42 @@ def full_operator(n: int) -> npt.NDArray[np.float64]:
     return np.cumsum(diff[:, :n], axis=1)
 
 
+#: The `smooth` mode's low-pass: a Gaussian of this share of the axis (see `smooth_operator`).
+SMOOTH_SIGMA = 1.0 / 96.0
+
+
+@lru_cache(maxsize=64)
+def smooth_operator(n: int) -> npt.NDArray[np.float64]:
+    """64 x n matrix: a Gaussian blur of sigma = n * SMOOTH_SIGMA (edge pixels repeated), then PDQ's own filter.
+
+    Why: PDQ's tent filter is about n/64 wide and its 64 samples are n/64 apart, so detail between PDQ's band and the
+    tent's cut-off (fine periodic texture: brick, gravel, grass) aliases into the hash, and aliases differently at
+    every resolution: a 50% copy of such a photo is 30-60 bits away.  Blurring by a fixed share of the frame first
+    removes that detail at any resolution, so the hash of the smoothed picture no longer depends on its size.
+    Measured on the benchmark photos: copies resized to 70/50/40/25% all within 24 bits (brick included), while two
+    different photos stay 110+ bits apart.
+    """
+    base = full_operator(n)
+    sigma = max(n * SMOOTH_SIGMA, 1e-6)
+    radius = int(np.ceil(3.0 * sigma))
+    if radius < 1:
+        return base
+    taps = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    kernel /= kernel.sum()
+    # Row k of (base @ G), G the clamped blur: each row convolved with the (symmetric) kernel, and the weight that
+    # falls past an end folded back onto the edge pixel.
+    full = np.stack([np.convolve(row, kernel) for row in base])  # (64, n + 2 * radius)
+    out = full[:, radius : radius + n].copy()
+    out[:, 0] += full[:, :radius].sum(axis=1)
+    out[:, -1] += full[:, radius + n :].sum(axis=1)
+    return out
+
+
 @lru_cache(maxsize=256)
-def reduced_operator(n_full: int, n_reduced: int, block: int = 0, reverse: bool = False) -> npt.NDArray[np.float64]:
+def reduced_operator(
+    n_full: int, n_reduced: int, block: int = 0, reverse: bool = False, smooth: bool = False
+) -> npt.NDArray[np.float64]:
     """64 x n_reduced matrix: the full-size operator applied to an image whose
     reduced pixels each stand for the full-size pixels they cover.
 
@@ -68,10 +102,11 @@ def reduced_operator(n_full: int, n_reduced: int, block: int = 0, reverse: bool 
     (JPEG DCT scaling and Pillow's reduce(), the last block possibly partial);
     0 means an even fractional split (area scaling).  `reverse` is for an axis
     that EXIF orientation mirrored after decoding: the partial block is then at
-    the start.
+    the start.  `smooth` uses `smooth_operator` instead of PDQ's own.
     """
+    base = smooth_operator(n_full) if smooth else full_operator(n_full)
     if n_reduced == n_full and block <= 1:
-        return full_operator(n_full)
+        return base
     x = np.arange(n_full)
     if block > 0:
         u = np.zeros((n_full, n_reduced), dtype=np.float64)
@@ -87,7 +122,7 @@ def reduced_operator(n_full: int, n_reduced: int, block: int = 0, reverse: bool 
         )
     if reverse:
         u = u[::-1, ::-1]
-    return full_operator(n_full) @ u
+    return base @ u
 
 
 def _hash_from_buffer(buf: npt.NDArray[np.float64]) -> pdq.PdqHash:

@@ -62,8 +62,9 @@ class Plane:
         return Box(0, int(self.luma.shape[0]), 0, int(self.luma.shape[1]))
 
 
-def _axis(full: int, reduced: int, block: int, start: int, stop: int, reverse: bool) -> tuple[int, int, bool]:
-    """(full length, block, reverse) of the span [start, stop) of one axis of the plane."""
+def axis_span(full: int, reduced: int, block: int, start: int, stop: int, reverse: bool) -> tuple[int, int, bool]:
+    """(full length, block, reverse) of the span [start, stop) of one axis of the plane: what
+    `pdq_fast.reduced_operator` needs to apply the reference's geometry for that part of the full-size image."""
     if block <= 1:
         return stop - start, block, False
     # Where the partial block lies: at the end of the axis, or (reversed) at its start.
@@ -73,23 +74,26 @@ def _axis(full: int, reduced: int, block: int, start: int, stop: int, reverse: b
     return max(1, full_stop - full_start), block, reverse and partial
 
 
-def buffers(plane: Plane, box: Box | None = None, *, flips: bool = False) -> dict[tuple[bool, bool], Float64Array]:
+def buffers(
+    plane: Plane, box: Box | None = None, *, flips: bool = False, smooth: bool = False
+) -> dict[tuple[bool, bool], Float64Array]:
     """64x64 PDQ buffers of `box` (default: all) keyed by (rows mirrored, columns mirrored); only (False, False)
     unless `flips`.  Each equals what the reference computes on that part of the full-size image, mirrored, up to
-    the reduced decode's error (0-2 bits measured on the unmirrored whole)."""
+    the reduced decode's error (0-2 bits measured on the unmirrored whole).  `smooth`: of the low-passed picture
+    (`pdq_fast.smooth_operator`) instead."""
     box = box or plane.box
     h, w = plane.luma.shape
     full_h, full_w = plane.full_size
-    fh, block_h, rev_h = _axis(full_h, h, plane.block, box.top, box.bottom, plane.reversed_axes[0])
-    fw, block_w, rev_w = _axis(full_w, w, plane.block, box.left, box.right, plane.reversed_axes[1])
+    fh, block_h, rev_h = axis_span(full_h, h, plane.block, box.top, box.bottom, plane.reversed_axes[0])
+    fw, block_w, rev_w = axis_span(full_w, w, plane.block, box.left, box.right, plane.reversed_axes[1])
     part = np.asarray(plane.luma[box.top : box.bottom, box.left : box.right], dtype=np.float64)
     out: dict[tuple[bool, bool], Float64Array] = {}
     for mirror_rows in (False, True) if flips else (False,):
         # Mirroring an axis mirrors where its partial block lies too.
-        rows = reduced_operator(fh, box.height, block_h, rev_h != (mirror_rows and block_h > 1))
+        rows = reduced_operator(fh, box.height, block_h, rev_h != (mirror_rows and block_h > 1), smooth)
         src = part[::-1] if mirror_rows else part
         for mirror_cols in (False, True) if flips else (False,):
-            cols = reduced_operator(fw, box.width, block_w, rev_w != (mirror_cols and block_w > 1))
+            cols = reduced_operator(fw, box.width, block_w, rev_w != (mirror_cols and block_w > 1), smooth)
             img = src[:, ::-1] if mirror_cols else src
             out[(mirror_rows, mirror_cols)] = rows @ (img @ cols.T)
     return out

@@ -1,18 +1,30 @@
-"""Extra PDQ hashes for the copies plain PDQ misses: the matching modes.
+"""Extra PDQ hashes for the copies plain PDQ misses: the matching modes (docs/robustness.md).
 
 Which side computes what (the index's speed targets are per query, so the
 extra hashes go where they cost least):
 
 * **bank side** (on the person's device, by `takeback hash`): `dihedral`
-  (the seven flips and quarter-turns) and `crops` (centred crops).  A platform
+  (the seven flips and quarter-turns), `crops` (centred crops) and the bank
+  half of `grid` (63 crops cutting 10% or 20% from any sides).  A platform
   hashes an upload with plain PDQ and queries once; it cannot know the upload
   was mirrored or cropped, so the bank must already hold that form.  Cost: more
   hashes in the index (memory, and a near-linear share of query time), none at
   query time.
 * **both sides**: `borders` (the picture inside a frame or letterbox).  On the
   device it helps when the original itself was framed; at query time (takeback's
-  own `match`/scan hashing a found file) it strips the bars a re-uploader added.
-  At most one extra hash per image on each side, and only when a border is found.
+  own `match`, crawler and sweep hashing a found file) it strips the bars a
+  re-uploader added.  At most one extra hash per image on each side.
+* **query side** of `grid`: when takeback itself hashes a found copy, ~1,150 crops
+  of it cutting 0-12% from any sides (of the picture inside its border, if it has
+  one).  Together with the bank grid they cover crops of up to 20% per axis at any
+  position, and watermarks or captions along an edge (the query box that cuts them
+  off meets the bank box that cuts the same strip off the original).
+* **both sides**: `smooth` (the PDQ of the picture low-passed by a fixed share of
+  its size, `pdq_fast.smooth_operator`).  Fine texture aliases into plain PDQ
+  differently at every resolution; the smoothed hash does not depend on the
+  resolution, so resized and blurred copies of textured photos match.  One
+  extra hash on each side.
+* `dense` is for videos (`signals.vpdq`): bank frames four times as often.
 
 Every variant is an extra hash: the original PDQ is unchanged and always kept.
 """
@@ -28,18 +40,26 @@ import numpy as np
 import numpy.typing as npt
 
 from takeback.media.images import DEFAULT_MAX_PIXELS, decode_image
-from takeback.signals import borders, crops, dihedral, pdq, pdq_fast
-from takeback.signals.regions import Plane, buffers, hashable
+from takeback.signals import borders, boxes, crops, dihedral, pdq, pdq_fast
+from takeback.signals.regions import Box, Plane, buffers, hashable
 
 
 class Mode(StrEnum):
     DIHEDRAL = "dihedral"
     BORDERS = "borders"
     CROPS = "crops"
+    GRID = "grid"
+    SMOOTH = "smooth"
+    #: Videos only: bank frames every quarter interval, so trimmed or re-timed copies land near a banked frame.
+    DENSE = "dense"
 
 
 #: On by default: each was measured to pay off without raising false positives (docs/robustness.md).
-DEFAULT_MODES: frozenset[Mode] = frozenset({Mode.DIHEDRAL, Mode.BORDERS, Mode.CROPS})
+DEFAULT_MODES: frozenset[Mode] = frozenset(Mode)
+#: What takeback's own matchers (`takeback match`, the crawler) add to a found copy's plain PDQ by default.
+DEFAULT_QUERY_MODES: frozenset[Mode] = frozenset({Mode.BORDERS, Mode.GRID, Mode.SMOOTH})
+#: The cheap query side, for bulk sweeps against large banks: one extra hash at most per picture.
+LIGHT_QUERY_MODES: frozenset[Mode] = frozenset({Mode.BORDERS})
 #: Variants whose PDQ quality is below this are not worth banking (vPDQ's frame floor): too flat to be distinctive.
 #: A picture that is itself below it keeps variants down to its own quality (a flip is as distinctive as the original).
 MIN_VARIANT_QUALITY = 50
@@ -123,28 +143,111 @@ def bank_variants(
         for name, box in crops.crop_boxes(whole):
             if hashable(box, plane):
                 keep(name, buffers(plane, box)[(False, False)])
+    if Mode.SMOOTH in modes:
+        keep("smooth", buffers(plane, whole, smooth=True)[(False, False)])
+    if Mode.GRID in modes:
+        cuts = crops.axis_cuts(crops.BANK_GRID)
+        rows = crops.spans(whole.top, whole.bottom, cuts)
+        cols = crops.spans(whole.left, whole.right, cuts)
+        grid = boxes.grid_buffers(plane, rows, cols)
+        for i, (row_cut, (top, bottom)) in enumerate(zip(cuts, rows, strict=True)):
+            for j, (col_cut, (left, right)) in enumerate(zip(cuts, cols, strict=True)):
+                if (i or j) and hashable(Box(top, bottom, left, right), plane):
+                    keep(crops.grid_name(row_cut, col_cut), grid[i, j])
     return out
 
 
 def query_variants(
-    plane: Plane, modes: Iterable[Mode] = DEFAULT_MODES, *, limited_range: bool = False
+    plane: Plane, modes: Iterable[Mode] = DEFAULT_QUERY_MODES, *, limited_range: bool = False
 ) -> list[Variant]:
-    """Extra hashes to *query* with for a found copy: the picture inside its border, if any.
+    """Extra hashes to *query* with for a found copy (the plain PDQ is queried as well, by the caller):
+
+    * `borders`: the picture inside its border, if it has one;
+    * `smooth`: the smoothed hash of that picture (or of the whole);
+    * `grid`: the query half of the crop grid, on the picture inside its border (or the whole).  Each carries the
+      quality of the picture it was cut from: the boxes keep at least 85% of each side.
 
     The bank already holds the flips and crops, so nothing else is needed at query time.
     """
-    if Mode.BORDERS not in frozenset(modes):
+    modes = frozenset(modes)
+    out: list[Variant] = []
+    content = borders.find_content(plane.luma) if Mode.BORDERS in modes else None
+    if content is not None and not hashable(content, plane):
+        content = None
+    if content is not None:
+        h = dihedral.hash_buffer(_limited(buffers(plane, content)[(False, False)], limited_range))
+        if h.quality > 0:
+            out.append(Variant("border", h.hex, h.quality))
+    if Mode.SMOOTH in modes and hashable(content or plane.box, plane):
+        h = dihedral.hash_buffer(_limited(buffers(plane, content, smooth=True)[(False, False)], limited_range))
+        if h.quality > 0:
+            out.append(Variant("smooth", h.hex, h.quality))
+    if Mode.GRID in modes:
+        out += _query_grid(plane, content or plane.box, limited_range)
+    return out
+
+
+def _query_grid(plane: Plane, box: Box, limited_range: bool) -> list[Variant]:
+    if not hashable(box, plane):
         return []
-    content = borders.find_content(plane.luma)
-    if content is None or not hashable(content, plane):
+    quality = dihedral.hash_buffer(_limited(buffers(plane, box)[(False, False)], limited_range)).quality
+    if quality <= 0:
         return []
-    h = dihedral.hash_buffer(_limited(buffers(plane, content)[(False, False)], limited_range))
-    return [Variant("border", h.hex, h.quality)] if h.quality > 0 else []
+    cuts = crops.axis_cuts(crops.QUERY_GRID)
+    rows = crops.spans(box.top, box.bottom, cuts)
+    cols = crops.spans(box.left, box.right, cuts)
+    # Stretching video levels is affine and PDQ's bits are signs around the median: they do not change.
+    hexes = boxes.hashes_from_coefficients(boxes.grid_coefficients(plane, rows, cols))
+    out: list[Variant] = []
+    seen: set[str] = set()
+    for k, hex_ in enumerate(hexes):
+        i, j = divmod(k, len(cols))
+        top, bottom = rows[i]
+        left, right = cols[j]
+        if (i or j) and hex_ not in seen and hashable(Box(top, bottom, left, right), plane):
+            seen.add(hex_)
+            out.append(Variant(crops.grid_name(cuts[i], cuts[j]), hex_, quality))
+    return out
 
 
 def plane_of_rgb(rgb: npt.NDArray[np.uint8]) -> Plane:
     """Full-resolution plane of an RGB array, with the reference's luma."""
     return Plane.of_array(pdq.luma_from_rgb(rgb))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSignals:
+    """One photo's PDQ and the extra hashes its modes asked for, from one decode."""
+
+    pdq: pdq.PdqHash
+    #: Bank side: to store with the photo.
+    variants: list[Variant]
+    #: Query side: to match a found copy with (empty unless query modes were given).
+    queries: list[Variant]
+
+
+def hash_image_signals(
+    path: Path,
+    modes: Iterable[Mode] = DEFAULT_MODES,
+    *,
+    query_modes: Iterable[Mode] = (),
+    exact: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImageSignals:
+    """The photo's PDQ (exactly as `signals.photo.hash_image` computes it), its bank variants and its query
+    variants.  Raises `MediaError`."""
+    decoded = decode_image(path, exact=exact, max_pixels=max_pixels)
+    if decoded.exact:
+        main = pdq.hash_luma(np.asarray(decoded.luma, dtype=np.float32))
+    else:
+        main = pdq_fast.hash_reduced(
+            decoded.luma, decoded.full_size, block=decoded.scale, reversed_axes=decoded.reversed_axes
+        )
+    modes, query_modes = frozenset(modes), frozenset(query_modes)
+    plane = Plane(decoded.luma, decoded.full_size, decoded.scale, decoded.reversed_axes)
+    bank = bank_variants(plane, modes, original=main.hex) if modes else []
+    queries = query_variants(plane, query_modes) if query_modes else []
+    return ImageSignals(main, bank, queries)
 
 
 def hash_image_variants(
@@ -154,17 +257,6 @@ def hash_image_variants(
     exact: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[pdq.PdqHash, list[Variant]]:
-    """The photo's PDQ (exactly as `signals.photo.hash_image` computes it) and its bank variants, from one decode.
-    Raises `MediaError`."""
-    decoded = decode_image(path, exact=exact, max_pixels=max_pixels)
-    if decoded.exact:
-        main = pdq.hash_luma(np.asarray(decoded.luma, dtype=np.float32))
-    else:
-        main = pdq_fast.hash_reduced(
-            decoded.luma, decoded.full_size, block=decoded.scale, reversed_axes=decoded.reversed_axes
-        )
-    modes = frozenset(modes)
-    if not modes:
-        return main, []
-    plane = Plane(decoded.luma, decoded.full_size, decoded.scale, decoded.reversed_axes)
-    return main, bank_variants(plane, modes, original=main.hex)
+    """The photo's PDQ and its bank variants, from one decode.  Raises `MediaError`."""
+    signals = hash_image_signals(path, modes, exact=exact, max_pixels=max_pixels)
+    return signals.pdq, signals.variants

@@ -1,19 +1,43 @@
-"""vPDQ-style video signals: one PDQ hash per sampled frame.
+"""vPDQ-style video signals: one PDQ hash per sampled frame, and the matching modes for videos.
 
 The layout follows Meta's vPDQ (frame number, timestamp, quality, hash) so a
 takeback video hash can be exported to, and matched against, ThreatExchange
 and HMA lists.
+
+The vPDQ rule (`index.video.VideoRule`) compares frame *sets*, not sequences:
+a copy matches when 80% of its sampled frames are each near some banked frame.
+So the modes only have to make every frame of a copy land near a banked one:
+
+* `dense` (bank side): frames every quarter interval.  A trimmed copy, or one
+  played faster or slower, is sampled at instants between the original's
+  samples; with 1 s samples on both sides a moving shot has changed too much by
+  the half-second in between, with 0.25 s in the bank the nearest is 0.125 s
+  away at most.  Nothing changes on the query side (1 frame a second).
+* `dihedral` (bank side): the mirrored frames as a second frame list
+  ("flipy"), for mirrored re-uploads.  Only the mirror: a video's quarter-turns
+  are carried in its metadata and undone by players, and each extra list costs
+  as much as the video's own.
+* `borders`: each frame inside its letterbox or frame, if it has one (frames
+  without keep their own hash), as a second frame list ("border").  On the
+  query side (a found copy) it strips the bars a re-uploader added; on the bank
+  side it is added only when the original itself is letterboxed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from takeback.media import video
 from takeback.media.errors import CorruptMedia
-from takeback.signals import pdq
+from takeback.signals import borders, dihedral, pdq
 from takeback.signals.pdq_fast import PlaneHasher
+from takeback.signals.regions import Plane, buffers, hashable
+from takeback.signals.variants import Mode
 
 #: vPDQ's defaults (ThreatExchange `vpdq_util`): frames below this quality are
 #: ignored when matching, and two frames match below this distance.
@@ -22,6 +46,10 @@ VPDQ_DISTANCE_THRESHOLD = 31
 VPDQ_QUERY_MATCH_PERCENT = 80.0
 VPDQ_INDEX_MATCH_PERCENT = 0.0
 _TIMESTAMP_DIGITS = 3
+#: `dense`: bank frames this many times as often as the requested interval.
+DENSE_FACTOR = 4
+#: Border detection looks at frames scaled down to at most this many rows (the bars are wide; medians are slow).
+_BORDER_ROWS = 360
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +75,10 @@ class VideoHash:
     frames: list[FrameHash] = field(default_factory=list)
     #: Set when the stream was damaged part-way: the frames before it are kept.
     warning: str | None = None
+    #: Bank-side frame lists from the modes, by name ("flipy", "border"), each as long as `frames`.
+    variants: dict[str, list[FrameHash]] = field(default_factory=dict)
+    #: Query-side frame lists ("border"), for matching a found copy.
+    query_variants: dict[str, list[FrameHash]] = field(default_factory=dict)
 
 
 def hash_video(
@@ -56,20 +88,28 @@ def hash_video(
     end: float | None = None,
     exact: bool = False,
     max_frame_pixels: int = video.DEFAULT_MAX_FRAME_PIXELS,
+    modes: Iterable[Mode] = (),
+    query_modes: Iterable[Mode] = (),
 ) -> VideoHash:
-    """Hash the frames at each `interval` seconds of [start, end).
+    """Hash the frames at each `interval` seconds of [start, end) (each quarter interval with `dense`).
 
     The fast path applies the full-resolution PDQ operator to the decoder's
     own luma plane; `exact` converts each sampled frame to RGB first, as the
     vpdq reference does, for bit-identical frame hashes.  A stream that breaks
     part-way keeps the frames before the damage and says so in `warning`.
+    `modes` add bank-side frame lists, `query_modes` query-side ones (see the module docstring).
     """
+    modes, query_modes = frozenset(modes), frozenset(query_modes)
+    step = interval / DENSE_FACTOR if Mode.DENSE in modes else interval
     info = video.probe(path)
     result = VideoHash(info.duration, info.fps, info.width, info.height, info.codec)
+    mirrored: list[FrameHash] = []
+    framed: list[FrameHash] = []
+    any_border = False
     hasher: PlaneHasher | None = None
     try:
         for sample in video.sample_frames(
-            path, interval=interval, start=start, end=end, max_frame_pixels=max_frame_pixels
+            path, interval=step, start=start, end=end, max_frame_pixels=max_frame_pixels
         ):
             if exact:
                 frame_hash = _exact_frame_hash(sample)
@@ -78,16 +118,71 @@ def hash_video(
                 if hasher is None or (hasher.height, hasher.width) != (height, width):
                     hasher = PlaneHasher(height, width)
                 frame_hash = hasher.hash(sample.luma, limited_range=sample.limited_range)
-            result.frames.append(FrameHash(sample.frame_number, sample.timestamp, frame_hash.quality, frame_hash.hex))
+            own = FrameHash(sample.frame_number, sample.timestamp, frame_hash.quality, frame_hash.hex)
+            result.frames.append(own)
+            if Mode.DIHEDRAL in modes:
+                flipped = (
+                    _exact_frame_hash(sample, mirror=True)
+                    if exact or hasher is None
+                    else hasher.hash(sample.luma[:, ::-1], limited_range=sample.limited_range)
+                )
+                mirrored.append(FrameHash(sample.frame_number, sample.timestamp, flipped.quality, flipped.hex))
+            if Mode.BORDERS in modes or Mode.BORDERS in query_modes:
+                inside = frame_inside_border(sample.luma, sample.limited_range)
+                any_border |= inside is not None
+                framed.append(
+                    own if inside is None else FrameHash(sample.frame_number, sample.timestamp, *inside)
+                )
     except CorruptMedia as exc:
         if not result.frames:
             raise
         result.warning = exc.reason
+    if mirrored:
+        result.variants["flipy"] = mirrored
+    if any_border and Mode.BORDERS in modes:
+        result.variants["border"] = framed
+    if any_border and Mode.BORDERS in query_modes:
+        result.query_variants["border"] = framed
     return result
 
 
-def _exact_frame_hash(sample: video.SampledFrame) -> pdq.PdqHash:
+def frame_inside_border(luma: npt.NDArray[np.uint8], limited_range: bool = False) -> tuple[int, str] | None:
+    """(quality, hex) of a frame's picture inside its letterbox or frame, or None when it has none.
+
+    The border is found on the frame scaled down by whole blocks (bars are tens of rows wide) and the box scaled
+    back; the hash is of the full-resolution box.
+    """
+    plane = np.asarray(luma)
+    factor = max(1, plane.shape[0] // _BORDER_ROWS)
+    if factor > 1:
+        h, w = plane.shape[0] // factor, plane.shape[1] // factor
+        small = plane[: h * factor, : w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+    else:
+        small = plane
+    box = borders.find_content(small)
+    if box is None:
+        return None
+    if factor > 1:
+        full_h, full_w = plane.shape
+        box = type(box)(
+            box.top * factor,
+            full_h if box.bottom == small.shape[0] else box.bottom * factor,
+            box.left * factor,
+            full_w if box.right == small.shape[1] else box.right * factor,
+        )
+    whole = Plane.of_array(plane)
+    if not hashable(box, whole):
+        return None
+    buf = buffers(whole, box)[(False, False)]
+    if limited_range:
+        buf = (buf - 16.0) * (255.0 / 219.0)
+    h = dihedral.hash_buffer(buf)
+    return h.quality, h.hex
+
+
+def _exact_frame_hash(sample: video.SampledFrame, mirror: bool = False) -> pdq.PdqHash:
     frame = sample.source
     if frame is None:  # pragma: no cover - the sampler always attaches it
         raise ValueError("exact hashing needs the decoded frame")
-    return pdq.hash_rgb(frame.to_ndarray(format="rgb24"))
+    rgb = frame.to_ndarray(format="rgb24")
+    return pdq.hash_rgb(np.ascontiguousarray(rgb[:, ::-1]) if mirror else rgb)
