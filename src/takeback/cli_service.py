@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,8 +33,10 @@ from rich.table import Table
 
 from takeback import config
 from takeback.client import DEFAULT_URL, ApiError, ServiceUnreachable, TakebackClient, dumps
+from takeback.protect.queries import fold, query_signals
 from takeback.protect.results import FileResult, Status
 from takeback.signals.validate import InvalidSignal, canonical_value
+from takeback.signals.variants import DEFAULT_QUERY_MODES, modes_text
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -125,6 +127,8 @@ class LocalSignal:
     quality: int | None = None
     #: True for a value given with --hash (its source is the value itself, not a file).
     given: bool = False
+    #: A query variant of the file (protect.queries): its matches are folded into the file's own row.
+    variant: str | None = None
 
     def query(self) -> dict[str, Any]:
         return {"signal_type": self.signal_type, "value": self.value}
@@ -152,11 +156,15 @@ def signals_of(result: FileResult) -> list[LocalSignal]:
             found.append(LocalSignal(src, "vpdq", json.dumps(frames, separators=(",", ":"))))
         exact = (("video_md5", result.md5), ("video_sha256", result.sha256))
     found.extend(LocalSignal(src, kind, value) for kind, value in exact if value)
+    found.extend(LocalSignal(src, kind, value, q, variant=name) for kind, value, q, name in query_signals(result))
     return found
 
 
-def hash_locally(paths: list[Path], *, exact: bool, workers: int | None, quiet: bool) -> tuple[list[FileResult], int]:
-    """Hash media on this device with takeback's own hasher; (results, number of files that failed)."""
+def hash_locally(
+    paths: list[Path], *, exact: bool, workers: int | None, quiet: bool, query: bool = False
+) -> tuple[list[FileResult], int]:
+    """Hash media on this device with takeback's own hasher; (results, number of files that failed).  `query`:
+    to match them (the query modes' extra hashes instead of the bank modes', docs/robustness.md)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from takeback.protect.batch import Progress as BatchProgress
@@ -166,6 +174,8 @@ def hash_locally(paths: list[Path], *, exact: bool, workers: int | None, quiet: 
 
     settings = config.load()
     options = HashOptions(exact=exact, max_pixels=settings.max_image_pixels)
+    if query:
+        options = replace(options, modes="", query_modes=modes_text(DEFAULT_QUERY_MODES))
     cache = HashCache(settings.cache_path)
     progress = Progress(
         TextColumn("hashing on this device"),
@@ -390,7 +400,7 @@ def match_command(
     client = connect(url, key)
     failed = 0
     if files:
-        results, failed = hash_locally(list(files), exact=exact, workers=workers, quiet=quiet)
+        results, failed = hash_locally(list(files), exact=exact, workers=workers, quiet=quiet, query=True)
         for r in results:
             queries.extend(signals_of(r))
     with client, service_errors():
@@ -398,6 +408,7 @@ def match_command(
         for start in range(0, len(queries), MATCH_CHUNK):
             chunk = queries[start : start + MATCH_CHUNK]
             found.extend(client.match_batch([q.query() | _threshold(q, threshold) for q in chunk], banks=banks))
+    queries, found = fold(queries, found)
     matched = sum(1 for m in found if m)
     if as_json:
         rows = [
