@@ -3,7 +3,9 @@
 An image is looked up by its PDQ hash (within ``pdq_threshold``) and by its MD5/SHA-256 (exact copies).  A video
 clip or stream segment is looked up frame by frame (a preview frame can be a banked photo) and as a vPDQ query
 against banked videos.  Frames of too low PDQ quality (flat, nearly blank pictures, whose hashes collide with
-anything) are not used for PDQ lookups, as in the reference matchers.
+anything) are not used for PDQ lookups, as in the reference matchers.  The media's query variants (the picture
+inside a letterbox, the smoothed picture, the crop grid: ``MediaHashes.variants``) are looked up too; a match found
+best through one says which (``"via"`` in the evidence).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class MediaMatch:
     distance: int
     #: The matched frame's time in a clip (seconds), None for images and exact digests.
     frame_s: float | None = None
+    #: The query variant that found it (e.g. "border", "grid_t02b00l10r00"), None for the media's own hashes.
+    via: str | None = None
 
     def as_evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -45,6 +49,8 @@ class MediaMatch:
         }
         if self.frame_s is not None:
             out["frame_s"] = self.frame_s
+        if self.via is not None:
+            out["via"] = self.via
         return out
 
 
@@ -83,7 +89,7 @@ class MediaMatcher:
         """``match`` for several media in one index lookup (a lookup's fixed cost dwarfs a small bank's search)."""
         if not len(self.index) or not many:
             return [[] for _ in many]
-        queries: list[tuple[Query, str, float | None]] = []
+        queries: list[tuple[Query, str, float | None, str | None]] = []
         owners: list[int] = []
         for n, hashes in enumerate(many):
             mine = self._queries(hashes)
@@ -92,33 +98,37 @@ class MediaMatcher:
         # Hashes computed by media_hash are already in canonical form (lower-case hex, vPDQ from format_vpdq); the
         # index then skips re-validating each value, which is most of the cost of a lookup in a small bank.
         canonical = all(
-            len(q.value) == _HEX_LENGTH[kind] and _HEX.fullmatch(q.value) for q, kind, _ in queries if kind != "vpdq"
+            len(q.value) == _HEX_LENGTH[kind] and _HEX.fullmatch(q.value) for q, kind, _, _ in queries if kind != "vpdq"
         )
-        results = self.index.match([q for q, _, _ in queries], canonical=canonical)
+        results = self.index.match([q for q, _, _, _ in queries], canonical=canonical)
         best: list[dict[int, MediaMatch]] = [{} for _ in many]
-        for owner, (_, signal_type, frame_s), matches in zip(owners, queries, results, strict=True):
+        for owner, (_, signal_type, frame_s, via), matches in zip(owners, queries, results, strict=True):
             mine_best = best[owner]
             for m in matches:
                 current = mine_best.get(m.signal_id)
                 if current is None or m.distance < current.distance:
                     name = self.bank_names.get(m.bank_id, "")
-                    mine_best[m.signal_id] = MediaMatch(m.signal_id, m.bank_id, name, signal_type, m.distance, frame_s)
+                    mine_best[m.signal_id] = MediaMatch(
+                        m.signal_id, m.bank_id, name, signal_type, m.distance, frame_s, via
+                    )
         return [sorted(b.values(), key=lambda m: (m.distance, m.signal_id)) for b in best]
 
-    def _queries(self, hashes: MediaHashes) -> list[tuple[Query, str, float | None]]:
-        queries: list[tuple[Query, str, float | None]] = [
-            (Query("md5", hashes.md5), "md5", None),
-            (Query("sha256", hashes.sha256), "sha256", None),
+    def _queries(self, hashes: MediaHashes) -> list[tuple[Query, str, float | None, str | None]]:
+        queries: list[tuple[Query, str, float | None, str | None]] = [
+            (Query("md5", hashes.md5), "md5", None, None),
+            (Query("sha256", hashes.sha256), "sha256", None, None),
         ]
         if hashes.kind == "video":
-            queries.append((Query("video_md5", hashes.md5), "video_md5", None))
-            queries.append((Query("video_sha256", hashes.sha256), "video_sha256", None))
-        usable = [f for f in hashes.frames if f.quality >= self.min_quality]
-        for frame in usable:
-            queries.append((Query("pdq", frame.pdq), "pdq", frame.timestamp if hashes.kind == "video" else None))
-        if hashes.kind == "video" and usable:
-            frames = [VpdqFrame(f.pdq, f.quality, f.timestamp) for f in usable]
-            queries.append((Query("vpdq", format_vpdq(frames)), "vpdq", None))
+            queries.append((Query("video_md5", hashes.md5), "video_md5", None, None))
+            queries.append((Query("video_sha256", hashes.sha256), "video_sha256", None, None))
+        for via, frame_list in ((None, hashes.frames), *hashes.variants):
+            usable = [f for f in frame_list if f.quality >= self.min_quality]
+            for frame in usable:
+                when = frame.timestamp if hashes.kind == "video" else None
+                queries.append((Query("pdq", frame.pdq), "pdq", when, via))
+            if hashes.kind == "video" and usable:
+                frames = [VpdqFrame(f.pdq, f.quality, f.timestamp) for f in usable]
+                queries.append((Query("vpdq", format_vpdq(frames)), "vpdq", None, via))
         return queries
 
 

@@ -6,6 +6,10 @@ clips, preview loops and stream segments get the PDQ of a few frames (PyAV decod
 matched both frame by frame against banked images and as a vPDQ query against banked videos.  Only the hashes,
 the size and the content type are kept.
 
+Query variants (docs/robustness.md): an image also gets the extra query hashes of `signals.variants.query_variants`
+(the picture inside a letterbox or frame, the smoothed picture, the query half of the crop grid), a clip its frames
+inside their letterbox as one more frame list, so cropped, framed, watermarked and resized copies still match.
+
 Decoding is CPU-bound and runs in a worker (thread or process) pool; every function here is pure and picklable.
 """
 
@@ -25,6 +29,9 @@ from takeback.media.sniff import Kind, kind_of_bytes
 from takeback.media.video import DEFAULT_MAX_FRAME_PIXELS
 from takeback.signals import exact, pdq_fast
 from takeback.signals.pdq import PdqHash
+from takeback.signals.regions import Plane
+from takeback.signals.variants import DEFAULT_QUERY_MODES, Mode, query_variants
+from takeback.signals.vpdq import frame_inside_border
 
 #: Frames hashed per clip or segment: a preview loop or the start of a stream, not the whole video.
 MAX_FRAMES = 8
@@ -59,6 +66,9 @@ class MediaHashes:
     width: int = 0
     height: int = 0
     format: str = ""
+    #: Query variants, (name, frames): for an image one frame each ("border", "smooth", "grid_t02b00l00r04", ...);
+    #: for a video the sampled frames inside their letterbox ("border"), frames without one keeping their own hash.
+    variants: tuple[tuple[str, tuple[FrameHash, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +84,11 @@ class HashFailure:
 
 
 def hash_image_bytes(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, digests: exact.Digests | None = None
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    digests: exact.Digests | None = None,
+    query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
 ) -> MediaHashes:
     """PDQ (+ quality), MD5 and SHA-256 of an image given as bytes.  Raises a ``MediaError`` subclass.
     ``digests`` are the bytes' digests when the caller has them already (a crawl hashes thousands of files)."""
@@ -120,6 +134,7 @@ def hash_image_bytes(
         raise CorruptMedia(f"image could not be decoded ({type(exc).__name__}: {str(exc)[:200]})") from None
     full = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
     result = pdq_fast.hash_reduced(plane, full, block=scale)
+    extra = query_variants(Plane(plane, full, scale), query_modes) if query_modes else []
     return MediaHashes(
         kind="image",
         size=digests.size,
@@ -129,6 +144,7 @@ def hash_image_bytes(
         width=full[1],
         height=full[0],
         format=fmt,
+        variants=tuple((v.name, (FrameHash(v.hex, v.quality, 0.0),)) for v in extra),
     )
 
 
@@ -159,13 +175,16 @@ def hash_video_bytes(
     interval: float = FRAME_INTERVAL_S,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     digests: exact.Digests | None = None,
+    query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
 ) -> MediaHashes:
     """PDQ of up to ``max_frames`` frames, one per ``interval`` seconds, of a clip or segment given as bytes (an
-    fMP4 media segment must come with its initialisation segment prepended).  Raises a ``MediaError`` subclass."""
+    fMP4 media segment must come with its initialisation segment prepended), and with `borders` in `query_modes`
+    the frames inside their letterbox.  Raises a ``MediaError`` subclass."""
     import av
 
     digests = digests or exact.digest_bytes(data)
     frames: list[FrameHash] = []
+    framed: list[FrameHash] = []
     width = height = 0
     try:
         container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
@@ -201,6 +220,8 @@ def hash_video_bytes(
                     hasher = pdq_fast.PlaneHasher(*arr.shape)
                 result: PdqHash = hasher.hash(arr)
                 frames.append(FrameHash(result.hex, result.quality, round(when, 3)))
+                inside = frame_inside_border(arr) if Mode.BORDERS in query_modes else None
+                framed.append(frames[-1] if inside is None else FrameHash(inside[1], inside[0], round(when, 3)))
                 next_time = when + interval
                 if len(frames) >= max_frames:
                     break
@@ -220,6 +241,7 @@ def hash_video_bytes(
         width=width,
         height=height,
         format=str(container.format.name if container.format else ""),
+        variants=(("border", tuple(framed)),) if framed != frames else (),
     )
 
 
