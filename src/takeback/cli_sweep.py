@@ -46,6 +46,16 @@ PRIVACY = (
 )
 
 
+def _check_query_modes(value: str) -> str:
+    from takeback.signals.variants import DEFAULT_QUERY_MODES, UnknownMode, modes_text, parse_modes
+
+    try:
+        # "default" here means the query side's defaults, not the bank's.
+        return modes_text(DEFAULT_QUERY_MODES if value.strip() == "default" else parse_modes(value))
+    except UnknownMode as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def sweep_command(
     paths: Annotated[
         list[Path] | None,
@@ -93,6 +103,16 @@ def sweep_command(
     fail_on_match: Annotated[
         bool, typer.Option("--fail-on-match", help=f"Exit {EXIT_MATCHED} when anything matched (for scripts).")
     ] = False,
+    query_modes: Annotated[
+        str,
+        typer.Option(
+            "--query-modes",
+            callback=_check_query_modes,
+            help="Extra query hashes per file: borders (default: a letterboxed or framed copy, at most one more "
+            "hash), smooth, grid (cropped or watermarked copies, ~1,150 more hashes per photo), default, none "
+            "(docs/robustness.md).",
+        ),
+    ] = "borders",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
     url: UrlOption = DEFAULT_URL,
     key: KeyOption = None,
@@ -130,8 +150,10 @@ def sweep_command(
     except OSError as exc:
         raise fail(f"could not write the matches to {output}: {exc.strerror or exc}", EXIT_WRITE_FAILED) from None
 
-    # modes="": the extra variant hashes are for bank entries; a query's plain PDQ already meets them.
-    options = HashOptions(exact=exact, interval=interval, max_pixels=settings.max_image_pixels, modes="")
+    # modes="": the bank modes' extra hashes are for bank entries; the query modes' are for matching a found copy.
+    options = HashOptions(
+        exact=exact, interval=interval, max_pixels=settings.max_image_pixels, modes="", query_modes=query_modes
+    )
     failures: list[FileResult] = []
     progress = Progress(
         SpinnerColumn(), TextColumn("sweeping: {task.completed} done"), TimeElapsedColumn(), console=err, disable=quiet

@@ -16,6 +16,9 @@ One JSON line per (source, signal, bank signal) match::
     {"source": "/backlog/a.jpg", "kind": "image", "sha256": "…", "signal_type": "pdq", "value": "…",
      "bank": "case-17", "signal_id": 42, "distance": 6}
 
+A match found through one of the file's query variants (`--query-modes`, default `borders`: the picture inside a
+letterbox or frame) is folded into the file's own signal and says which: ``"via": "border"``.
+
 (vPDQ lines carry `query_match_pct`/`compared_match_pct` and no `value`: the frame list is long and the source and
 sha256 already name the video.)
 """
@@ -35,6 +38,7 @@ from takeback.client import TakebackClient
 from takeback.config import Settings
 from takeback.discover.fetch import FetchPolicy
 from takeback.protect.hash_file import HashOptions, Task
+from takeback.protect.queries import fold
 from takeback.protect.results import FileResult, Status
 from takeback.protect.walk import Problem, walk
 
@@ -205,11 +209,21 @@ def sweep(
             return
         found = matcher.match([signal for _, signal in pending])
         counts["signals"] += len(pending)
-        for (result, signal), matches in zip(pending, found, strict=True):
-            for match in matches:
-                write(match_line(result, signal, match))
-                counts["matches"] += 1
-                matched.add(result.path)
+        # A file's signals are queued together and flushed together: fold its query variants' matches into its own
+        # signals' (one line per bank signal, `via` naming the variant that found it).
+        start = 0
+        while start < len(pending):
+            result = pending[start][0]
+            stop = start
+            while stop < len(pending) and pending[stop][0] is result:
+                stop += 1
+            signals, matches_of = fold([s for _, s in pending[start:stop]], found[start:stop])
+            for signal, matches in zip(signals, matches_of, strict=True):
+                for match in matches:
+                    write(match_line(result, signal, match))
+                    counts["matches"] += 1
+                    matched.add(result.path)
+            start = stop
         pending.clear()
 
     def items() -> Iterator[SweepItem]:
