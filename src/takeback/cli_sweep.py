@@ -47,11 +47,10 @@ PRIVACY = (
 
 
 def _check_query_modes(value: str) -> str:
-    from takeback.signals.variants import DEFAULT_QUERY_MODES, UnknownMode, modes_text, parse_modes
+    from takeback.signals.variants import UnknownMode, modes_text, parse_query_modes
 
     try:
-        # "default" here means the query side's defaults, not the bank's.
-        return modes_text(DEFAULT_QUERY_MODES if value.strip() == "default" else parse_modes(value))
+        return modes_text(parse_query_modes(value))  # "default": the query side's defaults, not the bank's
     except UnknownMode as exc:
         raise typer.BadParameter(str(exc)) from None
 

@@ -2,6 +2,14 @@
 
 Follows vpdq's brute matcher: frames below the quality floor are dropped, duplicate frame hashes count once, a frame
 matches when some frame of the other video is within the distance threshold.
+
+Why this rule needs no change for trimmed, re-timed, mirrored or letterboxed copies (docs/robustness.md): it compares
+frame *sets*, not sequences, so a trimmed copy or one played faster or slower matches as soon as each of its frames
+lands near a banked frame.  That is arranged where the hashes are made (`signals.vpdq`): the bank samples frames
+every quarter second (`dense`), a mirrored video is one more bank signal (`dihedral`), and a letterboxed copy is
+queried with its frames trimmed as one more query (`borders`); each query or bank signal is judged by this rule on
+its own and the best counts.  One consequence: against a dense bank a full-length copy matches at most ~25% of the
+bank video's frames, so `compared_match_pct` must stay low (vpdq's and takeback's default is 0).
 """
 
 from __future__ import annotations

@@ -102,6 +102,13 @@ def parse_modes(text: str | Iterable[str]) -> frozenset[Mode]:
     return frozenset(out)
 
 
+def parse_query_modes(text: str | Iterable[str]) -> frozenset[Mode]:
+    """`parse_modes` for the query side: 'default' means `DEFAULT_QUERY_MODES` there."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    rest = [p for p in parts if p.strip().lower() != "default"]
+    return parse_modes(rest) | (DEFAULT_QUERY_MODES if len(rest) < len(parts) else frozenset())
+
+
 def modes_text(modes: Iterable[Mode]) -> str:
     """Canonical comma-separated spelling (sorted), '' for none."""
     return ",".join(sorted(m.value for m in modes))
