@@ -36,7 +36,7 @@ from takeback.client import DEFAULT_URL, ApiError, ServiceUnreachable, TakebackC
 from takeback.protect.queries import fold, query_signals
 from takeback.protect.results import FileResult, Status
 from takeback.signals.validate import InvalidSignal, canonical_value
-from takeback.signals.variants import DEFAULT_QUERY_MODES, modes_text
+from takeback.signals.variants import UnknownMode, modes_text, parse_query_modes
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -161,10 +161,10 @@ def signals_of(result: FileResult) -> list[LocalSignal]:
 
 
 def hash_locally(
-    paths: list[Path], *, exact: bool, workers: int | None, quiet: bool, query: bool = False
+    paths: list[Path], *, exact: bool, workers: int | None, quiet: bool, query_modes: str | None = None
 ) -> tuple[list[FileResult], int]:
-    """Hash media on this device with takeback's own hasher; (results, number of files that failed).  `query`:
-    to match them (the query modes' extra hashes instead of the bank modes', docs/robustness.md)."""
+    """Hash media on this device with takeback's own hasher; (results, number of files that failed).
+    `query_modes`: to match them (those modes' query hashes instead of the bank modes', docs/robustness.md)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from takeback.protect.batch import Progress as BatchProgress
@@ -174,8 +174,8 @@ def hash_locally(
 
     settings = config.load()
     options = HashOptions(exact=exact, max_pixels=settings.max_image_pixels)
-    if query:
-        options = replace(options, modes="", query_modes=modes_text(DEFAULT_QUERY_MODES))
+    if query_modes is not None:
+        options = replace(options, modes="", query_modes=query_modes)
     cache = HashCache(settings.cache_path)
     progress = Progress(
         TextColumn("hashing on this device"),
@@ -385,6 +385,9 @@ def match_command(
     fail_on_match: Annotated[
         bool, typer.Option("--fail-on-match", help=f"Exit {EXIT_MATCHED} when anything matched (for scripts).")
     ] = False,
+    query_modes: Annotated[
+        str, typer.Option("--query-modes", help="Extra hashes per file: default, none, or borders,grid,smooth.")
+    ] = "default",
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: UrlOption = DEFAULT_URL,
@@ -397,10 +400,14 @@ def match_command(
         if not path.exists():
             raise fail(f"no such file or folder: {path}", EXIT_USAGE)
     queries = [parse_hash_option(h, hash_type) for h in hashes or []]
+    try:
+        modes = modes_text(parse_query_modes(query_modes))
+    except UnknownMode as exc:
+        raise fail(f"--query-modes: {exc}", EXIT_USAGE) from None
     client = connect(url, key)
     failed = 0
     if files:
-        results, failed = hash_locally(list(files), exact=exact, workers=workers, quiet=quiet, query=True)
+        results, failed = hash_locally(list(files), exact=exact, workers=workers, quiet=quiet, query_modes=modes)
         for r in results:
             queries.extend(signals_of(r))
     with client, service_errors():
