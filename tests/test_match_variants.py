@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from takeback import samples
-from takeback.cli import EXIT_OK
+from takeback.cli import EXIT_OK, EXIT_USAGE
 from tests.test_cli_service import KEY, Service, cli, start_server
 
 
@@ -55,6 +55,11 @@ def test_letterboxed_photo_matches_through_the_border_variant(service: Service, 
 
     none = cli(service, "match", str(other), "-b", "variants-photo", "-j", "0", "-q", "--json")
     assert json.loads(none.stdout)["matched"] == 0
+
+    plain = cli(service, "match", str(copy), "-b", "variants-photo", "-j", "0", "-q", "--json", "--query-modes", "none")
+    assert json.loads(plain.stdout)["matched"] == 0  # what takeback match did before: plain PDQ misses the copy
+    bad = cli(service, "match", str(copy), "--query-modes", "mirror")
+    assert bad.exit_code == EXIT_USAGE and "mirror" in bad.output
 
 
 def test_letterboxed_clip_matches_as_vpdq_through_the_border_list(service: Service, tmp_path: Path) -> None:
