@@ -334,13 +334,14 @@ def run_scrapy(root: str, concurrency: int) -> dict[str, Any]:
 
 
 async def takeback_crawl(
-    root: str, site: Site, concurrency: int, hash_workers: int, hash_processes: int
+    root: str, site: Site, concurrency: int, hash_workers: int, hash_processes: int, query_modes: str = "default"
 ) -> dict[str, Any]:
     from takeback.discover.crawl import CrawlOptions, Observation, crawl
     from takeback.discover.crawl_match import MediaMatcher
     from takeback.discover.fetch import Fetcher, FetchPolicy
     from takeback.discover.media_hash import MediaHashes, hash_media
     from takeback.index import IndexedSignal
+    from takeback.signals.variants import parse_query_modes
 
     signals = []
     source: dict[int, str] = {}
@@ -368,6 +369,7 @@ async def takeback_crawl(
         media_workers=concurrency,
         hash_workers=hash_workers,
         hash_processes=hash_processes,
+        query_modes=parse_query_modes(query_modes),
     )
     policy = FetchPolicy(per_host_concurrency=concurrency, timeout_s=30.0, max_connections=concurrency + 4)
     start = time.perf_counter()
@@ -408,6 +410,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight per host, both crawlers")
     parser.add_argument("--hash-workers", type=int, default=2, help="takeback's extraction threads")
     parser.add_argument("--hash-processes", type=int, default=2, help="takeback's hashing worker processes")
+    parser.add_argument(
+        "--query-modes",
+        default="default",
+        help="query variants per image besides the plain PDQ: 'default' (the crawler's default), 'none', or a list",
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/takeback-crawl-bench"))
     parser.add_argument("--skip-scrapy", action="store_true")
     parser.add_argument("--scrapy-worker", metavar="ROOT", help=argparse.SUPPRESS)
@@ -428,6 +435,12 @@ def main() -> None:
     )
     reach = sum(1 for _, _, d in site.planted.values() if d <= PDQ_REACH)
     print(f"planted copies within PDQ's reach (reference pdqhash distance <= {PDQ_REACH}): {reach}/{len(site.planted)}")
+    from takeback.signals.variants import modes_text, parse_query_modes
+
+    print(
+        f"takeback query variants per image: {modes_text(parse_query_modes(args.query_modes)) or 'none'} "
+        f"(--query-modes {args.query_modes}); hashing processes: {args.hash_processes}"
+    )
     server = SiteServer(site_file)
     try:
         anchor: dict[str, Any] | None = None
@@ -438,7 +451,11 @@ def main() -> None:
                 f"{anchor['pages'] / anchor['seconds']:.0f} pages/s, {anchor['images'] / anchor['seconds']:.0f} "
                 f"images/s (fetched, not hashed)"
             )
-        ours = asyncio.run(takeback_crawl(server.root, site, args.concurrency, args.hash_workers, args.hash_processes))
+        ours = asyncio.run(
+            takeback_crawl(
+                server.root, site, args.concurrency, args.hash_workers, args.hash_processes, args.query_modes
+            )
+        )
     finally:
         server.stop()
     seconds = ours["seconds"]

@@ -17,6 +17,7 @@ from takeback.discover.crawl_match import MatchBatcher, MediaMatcher
 from takeback.discover.hash_pool import HashPool
 from takeback.discover.media_hash import HashFailure, MediaHashes, hash_media
 from takeback.index import IndexedSignal
+from takeback.signals.variants import Mode
 
 
 def _image(seed: int, fmt: str = "JPEG", size: tuple[int, int] = (160, 120)) -> bytes:
@@ -67,6 +68,15 @@ def test_pool_hashes_exactly_like_in_process_hashing() -> None:
     assert results == [hash_media(b) for b in BODIES]
     assert pool.restarts == 0
     assert isinstance(results[-2], HashFailure) and results[-2].code == "not-media"
+
+
+def test_pool_passes_the_query_modes_to_its_workers() -> None:
+    plain, _ = _run(BODIES[:4], processes=1, query_modes=frozenset())
+    assert plain == [hash_media(b, query_modes=frozenset()) for b in BODIES[:4]]
+    assert all(isinstance(r, MediaHashes) and r.variants == () for r in plain)
+    smooth, _ = _run(BODIES[:4], processes=1, query_modes=frozenset({Mode.SMOOTH}))
+    assert smooth == [hash_media(b, query_modes=frozenset({Mode.SMOOTH})) for b in BODIES[:4]]
+    assert any(isinstance(r, MediaHashes) and r.variants for r in smooth)
 
 
 @pytest.mark.parametrize("poison", [b"CRASH", b"GARBAGE"])

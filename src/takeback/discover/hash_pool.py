@@ -31,6 +31,7 @@ from takeback.discover import hash_wire
 from takeback.discover.media_hash import HashFailure, MediaHashes
 from takeback.media.images import DEFAULT_MAX_PIXELS
 from takeback.signals import exact
+from takeback.signals.variants import DEFAULT_QUERY_MODES, Mode, modes_text
 
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -74,6 +75,7 @@ class HashPool:
         batch_timeout_s: float = 30.0,
         item_timeout_s: float = 5.0,
         max_restarts: int = 50,
+        query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
         worker: Sequence[str] | None = None,
     ) -> None:
         """``worker`` replaces the worker's arguments after the interpreter (tests run stand-in workers)."""
@@ -84,7 +86,9 @@ class HashPool:
         self.batch_timeout_s = batch_timeout_s
         self.item_timeout_s = item_timeout_s
         self.max_restarts = max_restarts
-        self.worker = tuple(worker) if worker else ("-m", "takeback.discover.hash_worker", str(max_pixels))
+        self.query_modes = query_modes
+        modes = modes_text(query_modes)
+        self.worker = tuple(worker) if worker else ("-m", "takeback.discover.hash_worker", str(max_pixels), modes)
         self.restarts = 0
         self._queue: deque[_Item] = deque()
         self._retry: deque[_Item] = deque()

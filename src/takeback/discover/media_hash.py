@@ -245,18 +245,21 @@ def hash_video_bytes(
     )
 
 
-def hash_media(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaHashes | HashFailure:
+def hash_media(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES
+) -> MediaHashes | HashFailure:
     """Hash whatever the bytes are (sniffed, the declared type is not trusted).  Never raises: a failure comes back
-    as ``HashFailure`` with its digests, so one bad file never stops a crawl."""
+    as ``HashFailure`` with its digests, so one bad file never stops a crawl.  ``query_modes`` chooses the query
+    variants computed besides the plain hashes (they cost far more than the plain PDQ: a crawl may choose)."""
     digests = exact.digest_bytes(data)
     try:
         if not data:
             raise NotMedia("empty body")
         kind = kind_of_bytes(data[:512])
         if kind is Kind.IMAGE:
-            return hash_image_bytes(data, max_pixels=max_pixels, digests=digests)
+            return hash_image_bytes(data, max_pixels=max_pixels, digests=digests, query_modes=query_modes)
         if kind is Kind.VIDEO:
-            return hash_video_bytes(data, digests=digests)
+            return hash_video_bytes(data, digests=digests, query_modes=query_modes)
         raise NotMedia("not an image or video (unrecognised content)")
     except MediaError as exc:
         return HashFailure(exc.code, exc.reason, digests.size, digests.md5, digests.sha256)
