@@ -113,6 +113,19 @@ def test_an_unrelated_clip_is_not_found(clip: Path, tmp_path: Path) -> None:
     assert not _found(_bank(hash_video(clip, modes=DEFAULT_MODES)), other, DEFAULT_QUERY_MODES)
 
 
+def test_smooth_lists_find_a_downscaled_clip_of_fine_texture(tmp_path: Path) -> None:
+    from PIL import Image
+
+    clip = samples.write_video(tmp_path / "brick.mp4", seconds=6, fps=10, size=(320, 240), scene_seconds=3,
+                               names=("brick", "gravel"))  # fmt: skip
+    def halve(frames: Frames) -> Frames:
+        return [np.asarray(Image.fromarray(x).resize((160, 120), Image.Resampling.LANCZOS)) for x in frames]
+
+    small = _transcode(clip, tmp_path / "small.mp4", halve)
+    assert not _found(_bank(hash_video(clip)), small, frozenset())
+    assert _found(_bank(hash_video(clip, modes={Mode.SMOOTH})), small, frozenset({Mode.SMOOTH}))
+
+
 def test_letterboxed_original_banks_the_picture_inside(clip: Path, tmp_path: Path) -> None:
     boxed = _transcode(clip, tmp_path / "boxed.mp4", _letterbox)
     banked = hash_video(boxed, modes={Mode.BORDERS})
@@ -123,7 +136,8 @@ def test_letterboxed_original_banks_the_picture_inside(clip: Path, tmp_path: Pat
 
 def test_hash_list_carries_video_variants_as_version_3(clip: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     result = run_task(Task(str(clip)), HashOptions())
-    assert {name for name, _ in result.video_variants} == {"flipy"} and len(result.frames) == 8 * DENSE_FACTOR
+    assert {name for name, _ in result.video_variants} == {"flipy", "smooth"}
+    assert len(result.frames) == 8 * DENSE_FACTOR
     listing = to_hash_list([result], options={"modes": modes_text(DEFAULT_MODES)})
     assert listing.header.version == 3
     out = tmp_path / "list.jsonl"
@@ -131,9 +145,9 @@ def test_hash_list_carries_video_variants_as_version_3(clip: Path, tmp_path: Pat
     again = hashlist.read(out)
     assert again.records == listing.records
     te = list(hashlist.to_threatexchange(again))
-    assert sum(line.startswith("vpdq ") for line in te) == 2
+    assert sum(line.startswith("vpdq ") for line in te) == 3
     parsed = interop.read_takeback(out.read_text().splitlines())
-    assert sum(s.signal_type == "vpdq" for s in parsed.signals) == 2 and not parsed.rejected
+    assert sum(s.signal_type == "vpdq" for s in parsed.signals) == 3 and not parsed.rejected
     plain = to_hash_list([run_task(Task(str(clip)), HashOptions(modes=""))])
     assert plain.header.version == 1
     monkeypatch.setattr(hashlist, "FORMAT_VERSION", 2)
@@ -144,7 +158,7 @@ def test_hash_list_carries_video_variants_as_version_3(clip: Path, tmp_path: Pat
 def test_query_modes_give_the_query_list_only(clip: Path, tmp_path: Path) -> None:
     boxed = _transcode(clip, tmp_path / "boxed.mp4", _letterbox)
     result = run_task(Task(str(boxed)), HashOptions(modes="", query_modes=modes_text(DEFAULT_QUERY_MODES)))
-    assert not result.video_variants and [name for name, _ in result.query_video_variants] == ["border"]
+    assert not result.video_variants and [name for name, _ in result.query_video_variants] == ["border", "smooth"]
     assert len(result.frames) == 8
     assert to_hash_list([result]).header.version == 1  # query lists never go into a hash list
 

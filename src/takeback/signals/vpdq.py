@@ -21,6 +21,9 @@ So the modes only have to make every frame of a copy land near a banked one:
   without keep their own hash), as a second frame list ("border").  On the
   query side (a found copy) it strips the bars a re-uploader added; on the bank
   side it is added only when the original itself is letterboxed.
+* `smooth` (both sides): each frame's smoothed PDQ (`pdq_fast.smooth_operator`)
+  as one more frame list ("smooth"), so a downscaled copy of a video of fine
+  texture still matches frame by frame.
 """
 
 from __future__ import annotations
@@ -105,6 +108,8 @@ def hash_video(
     result = VideoHash(info.duration, info.fps, info.width, info.height, info.codec)
     mirrored: list[FrameHash] = []
     framed: list[FrameHash] = []
+    smoothed: list[FrameHash] = []
+    smooth = Mode.SMOOTH in modes or Mode.SMOOTH in query_modes
     any_border = False
     hasher: PlaneHasher | None = None
     try:
@@ -133,6 +138,9 @@ def hash_video(
                 framed.append(
                     own if inside is None else FrameHash(sample.frame_number, sample.timestamp, *inside)
                 )
+            if smooth:
+                soft = smooth_frame_hash(sample.luma, sample.limited_range)
+                smoothed.append(FrameHash(sample.frame_number, sample.timestamp, soft.quality, soft.hex))
     except CorruptMedia as exc:
         if not result.frames:
             raise
@@ -143,7 +151,19 @@ def hash_video(
         result.variants["border"] = framed
     if any_border and Mode.BORDERS in query_modes:
         result.query_variants["border"] = framed
+    if smoothed and Mode.SMOOTH in modes:
+        result.variants["smooth"] = smoothed
+    if smoothed and Mode.SMOOTH in query_modes:
+        result.query_variants["smooth"] = smoothed
     return result
+
+
+def smooth_frame_hash(luma: npt.NDArray[np.uint8], limited_range: bool = False) -> pdq.PdqHash:
+    """The smoothed PDQ of one frame (the `smooth` mode), levels stretched like the frame's own hash."""
+    buf = buffers(Plane.of_array(np.asarray(luma)), smooth=True)[(False, False)]
+    if limited_range:
+        buf = (buf - 16.0) * (255.0 / 219.0)
+    return dihedral.hash_buffer(buf)
 
 
 def frame_inside_border(luma: npt.NDArray[np.uint8], limited_range: bool = False) -> tuple[int, str] | None:
