@@ -94,6 +94,6 @@ def test_letterboxed_clip_matches_the_banked_video(tmp_path: Path) -> None:
         for packet in stream.encode():
             out.mux(packet)
     hashed = _hashed(boxed.read_bytes())
-    assert [name for name, _ in hashed.variants] == ["border"]
+    assert [name for name, _ in hashed.variants] == ["border", "smooth"]
     video_hits = [m for m in matcher.match(hashed) if m.signal_type == "vpdq"]
     assert video_hits and video_hits[0].via == "border"

@@ -8,7 +8,8 @@ the size and the content type are kept.
 
 Query variants (docs/robustness.md): an image also gets the extra query hashes of `signals.variants.query_variants`
 (the picture inside a letterbox or frame, the smoothed picture, the query half of the crop grid), a clip its frames
-inside their letterbox as one more frame list, so cropped, framed, watermarked and resized copies still match.
+inside their letterbox and its smoothed frames as more frame lists, so cropped, framed, watermarked and resized
+copies still match.
 
 Decoding is CPU-bound and runs in a worker (thread or process) pool; every function here is pure and picklable.
 """
@@ -31,7 +32,7 @@ from takeback.signals import exact, pdq_fast
 from takeback.signals.pdq import PdqHash
 from takeback.signals.regions import Plane
 from takeback.signals.variants import DEFAULT_QUERY_MODES, Mode, query_variants
-from takeback.signals.vpdq import frame_inside_border
+from takeback.signals.vpdq import frame_inside_border, smooth_frame_hash
 
 #: Frames hashed per clip or segment: a preview loop or the start of a stream, not the whole video.
 MAX_FRAMES = 8
@@ -178,13 +179,14 @@ def hash_video_bytes(
     query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
 ) -> MediaHashes:
     """PDQ of up to ``max_frames`` frames, one per ``interval`` seconds, of a clip or segment given as bytes (an
-    fMP4 media segment must come with its initialisation segment prepended), and with `borders` in `query_modes`
-    the frames inside their letterbox.  Raises a ``MediaError`` subclass."""
+    fMP4 media segment must come with its initialisation segment prepended), and the query modes' frame lists (the
+    frames inside their letterbox, the smoothed frames).  Raises a ``MediaError`` subclass."""
     import av
 
     digests = digests or exact.digest_bytes(data)
     frames: list[FrameHash] = []
     framed: list[FrameHash] = []
+    smoothed: list[FrameHash] = []
     width = height = 0
     try:
         container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
@@ -222,6 +224,9 @@ def hash_video_bytes(
                 frames.append(FrameHash(result.hex, result.quality, round(when, 3)))
                 inside = frame_inside_border(arr) if Mode.BORDERS in query_modes else None
                 framed.append(frames[-1] if inside is None else FrameHash(inside[1], inside[0], round(when, 3)))
+                if Mode.SMOOTH in query_modes:
+                    soft = smooth_frame_hash(arr)
+                    smoothed.append(FrameHash(soft.hex, soft.quality, round(when, 3)))
                 next_time = when + interval
                 if len(frames) >= max_frames:
                     break
@@ -241,7 +246,9 @@ def hash_video_bytes(
         width=width,
         height=height,
         format=str(container.format.name if container.format else ""),
-        variants=(("border", tuple(framed)),) if framed != frames else (),
+        variants=tuple(
+            (name, tuple(rows)) for name, rows in (("border", framed), ("smooth", smoothed)) if rows and rows != frames
+        ),
     )
 
 
