@@ -23,6 +23,7 @@ The pieces: `robustness_corpus.py` (photos, transformations), `robustness_fp.py`
     python benchmarks/robustness.py --smoke        # a few photos, tiny pool: checks the script runs
 """
 
+# ruff: noqa: E402  (the BLAS thread count must be set before numpy is imported, below)
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# One BLAS thread, as each of `takeback hash`'s worker processes has (protect.batch): the per-photo costs below are
+# then what a worker pays, and a busy machine's cores are not oversubscribed (BLAS threads spin when they are).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np
 from PIL import Image
@@ -382,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("# takeback robustness suite\n")
     machine = machine_lines(["numpy", "Pillow", "pdqhash", "av", "scikit-image"])
-    print("\n".join("    " + line for line in [*machine, f"{_load()} (at the start)"]))
+    blas = f"BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS')} (as in takeback hash's workers)"
+    print("\n".join("    " + line for line in [*machine, blas, f"{_load()} (at the start)"]))
     print(f"\ncommand: python benchmarks/robustness.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     if not args.no_photos:
         photo_lines, banks, timings = run_photos(corpus)
