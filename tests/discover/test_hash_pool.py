@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,6 +103,18 @@ def test_out_of_restarts_every_body_fails_cleanly() -> None:
     results, _ = _run([b"CRASH", b"CRASH", BODIES[0]], processes=1, max_restarts=1, worker=("-c", STAND_IN))
     assert all(isinstance(r, HashFailure) and r.code == "internal" for r in results[:2])
     assert isinstance(results[2], MediaHashes | HashFailure)
+
+
+def test_workers_run_at_a_lower_priority() -> None:
+    async def go() -> list[int]:
+        async with HashPool(processes=1, niceness=7) as pool:
+            await pool.hash(BODIES[0])
+            process = pool._workers[0].process
+            assert process is not None
+            return [os.getpriority(os.PRIO_PROCESS, process.pid), os.getpriority(os.PRIO_PROCESS, 0)]
+
+    child, parent = asyncio.run(go())
+    assert child == min(19, parent + 7)
 
 
 def test_hash_outside_the_context_manager_is_a_programming_error() -> None:

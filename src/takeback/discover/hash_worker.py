@@ -1,7 +1,8 @@
 """A hashing worker process: reads batches of media bodies on stdin, writes their hashes on stdout (``hash_wire``).
 
-Started by ``hash_pool`` as ``python -m takeback.discover.hash_worker MAX_PIXELS QUERY_MODES`` (modes as
-``signals.variants.modes_text`` spells them, "" for none, "default" for the defaults), with one BLAS thread (PDQ's
+Started by ``hash_pool`` as ``python -m takeback.discover.hash_worker MAX_PIXELS QUERY_MODES NICE`` (modes as
+``signals.variants.modes_text`` spells them, "" for none, "default" for the defaults; NICE lowers its CPU
+priority, so the event loop that feeds it is never starved by it), with one BLAS thread (PDQ's
 small matrix products are ten times slower when OpenBLAS spreads them over threads that compete with the crawl).
 It hashes with ``media_hash.hash_media``, the same code the crawl uses in-process, and keeps nothing: bodies live
 only as long as their batch.  File descriptor 1 is moved aside at start, so a library that prints cannot corrupt
@@ -55,6 +56,10 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, max_pixels: int, query_modes: str =
 def main() -> None:
     max_pixels = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     query_modes = sys.argv[2] if len(sys.argv) > 2 else "default"
+    niceness = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if niceness > 0:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed from here on goes to stderr, not into the answers
     sys.stdout = sys.stderr
