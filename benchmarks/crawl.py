@@ -346,7 +346,7 @@ async def takeback_crawl(
     signals = []
     source: dict[int, str] = {}
     for i, (name, png) in enumerate(sorted(site.originals.items()), start=1):
-        hashed = hash_media(png)
+        hashed = hash_media(png, query_modes=frozenset())  # the bank holds the plain PDQ of each original
         assert isinstance(hashed, MediaHashes), name
         signals.append(IndexedSignal(i, 1, "pdq", hashed.frames[0].pdq))
         source[i] = name
