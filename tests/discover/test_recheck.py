@@ -15,7 +15,7 @@ from takeback import store
 from takeback.config import Settings
 from takeback.discover.crawl import CrawlOptions
 from takeback.discover.recheck import due_findings, recheck_case, recheck_finding
-from takeback.discover.scan import due_cases, scan_case
+from takeback.discover.scan import ABANDONED_AFTER, close_abandoned_runs, due_cases, scan_case
 from takeback.store.models import utcnow
 from tests.discover.crawl_site import BANKED, OTHERS, clip, html, jpeg
 from tests.discover.webserver import ALLOW_LOOPBACK, Reply, WebServer
@@ -128,3 +128,14 @@ def test_jobs_hooks(settings: Settings, sessions: sessionmaker[Session]) -> None
         assert asyncio.run(recheck_finding(sessions, settings, 10**9)).checked == 0
     with sessions.begin() as session:
         assert result.new_findings[0] not in due_findings(session, now + timedelta(hours=1))
+    # A run left "running" by a killed process holds the case only until it is taken for abandoned.
+    with sessions.begin() as session:
+        running = store.start_crawl_run(session, case_id, {"seeds": ["http://127.0.0.1:9/"]})
+    with sessions.begin() as session:
+        assert due_cases(session, now + timedelta(days=8)) == []  # it started a moment ago: still running
+        started = running.started_at
+        assert due_cases(session, started + ABANDONED_AFTER - timedelta(minutes=1), every=timedelta(0)) == []
+        assert due_cases(session, started + ABANDONED_AFTER, every=timedelta(0)) == [case_id]
+        assert close_abandoned_runs(session, case_id, started + ABANDONED_AFTER) == [running.id]
+        closed = store.get_crawl_run(session, running.id)
+        assert closed is not None and closed.status == "failed" and "abandoned" in closed.stats["error"]

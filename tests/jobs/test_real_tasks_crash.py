@@ -343,11 +343,6 @@ def test_local_killed_notice_send_is_found_again_by_the_next_sweep(
     assert (state, events.count("sent"), sent) == ("sent", 1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discover.scan.due_cases skips a case whose latest crawl run is 'running', and a run whose process was "
-    "killed stays 'running' forever, so the schedule never re-scans that case again (reported; discover's to fix)",
-)
 def test_local_killed_rescan_is_found_again_by_the_next_sweep(
     local: Local, site: WebServer, gate: Gate
 ) -> None:
@@ -373,4 +368,6 @@ def test_local_killed_rescan_is_found_again_by_the_next_sweep(
         session.execute(update(CrawlRun).where(CrawlRun.case_id == case_id).values(started_at=week_ago))
     restarted_sweep(settings, sessions, "cases.rescan_due")
     assert findings_by_path(sessions, case_id, site) == {"/a.jpg": "open", "/b.jpg": "open"}
+    # The killed run is closed as failed with its reason; the new one finished.
+    assert crawl_runs(sessions, case_id) == ["done", "failed", "done"]
     assert finding_events(sessions, case_id, site)["/a.jpg"].count("found") == 1

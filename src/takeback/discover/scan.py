@@ -29,12 +29,18 @@ from takeback.discover.urlguard import UnsafeURL, check_url
 from takeback.index import IndexedSignal
 from takeback.index.video import VideoRule
 from takeback.store.findings import EVIDENCE_MAX
+from takeback.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_SEEDS = 100
 #: A case is re-scanned (from its last seeds) by the jobs layer this long after its last scan started.
 RESCAN_EVERY = timedelta(days=7)
+#: Longest a scheduled re-scan runs (``cases.rescan`` stops it there and records why).
+RESCAN_MAX_S = 3600.0
+#: A run still "running" this long after it started has lost its process (a killed worker or server: every scan
+#: path is bounded well below this); it counts as failed, so the case is due again and a new scan can start.
+ABANDONED_AFTER = timedelta(hours=3)
 #: Progress is written to the crawl run at most this often (the API's status endpoint reads it).
 PROGRESS_EVERY_S = 1.0
 
@@ -118,16 +124,31 @@ def crawl_options(settings: Settings) -> CrawlOptions:
 
 
 def due_cases(session: Session, now: datetime, *, every: timedelta = RESCAN_EVERY) -> list[int]:
-    """Cases whose latest scan (with seeds) started more than ``every`` ago and is not still running: what the
-    jobs layer re-scans (``cases.rescan_due``)."""
+    """Cases whose latest scan (with seeds) started more than ``every`` ago and is not still running (a run
+    abandoned by a killed process does not count as running): what the jobs layer re-scans (``cases.rescan_due``)."""
     due: list[int] = []
     for case in store.list_cases(session):
         runs = store.list_crawl_runs(session, case.id, limit=1)
-        if not runs or not runs[0].options.get("seeds") or runs[0].status == "running":
+        if not runs or not runs[0].options.get("seeds"):
             continue
+        if runs[0].status == "running" and runs[0].started_at > now - ABANDONED_AFTER:
+            continue  # still running somewhere
         if runs[0].started_at <= now - every:
             due.append(case.id)
     return due
+
+
+def close_abandoned_runs(session: Session, case_id: int, now: datetime) -> list[int]:
+    """Mark the case's runs that lost their process (still "running" after ``ABANDONED_AFTER``) failed, with the
+    reason, so the scan history tells the truth; returns their ids."""
+    closed = []
+    for run in store.list_crawl_runs(session, case_id, limit=20):
+        if run.status == "running" and run.started_at <= now - ABANDONED_AFTER:
+            stats = dict(run.stats)
+            stats["error"] = "abandoned: the process running this scan stopped before it finished"
+            store.update_crawl_run(session, run.id, stats=stats, status="failed")
+            closed.append(run.id)
+    return closed
 
 
 def start_scan(sessions: sessionmaker[Session], case_id: int, seeds: Sequence[str], options: CrawlOptions) -> int:
@@ -138,6 +159,7 @@ def start_scan(sessions: sessionmaker[Session], case_id: int, seeds: Sequence[st
         chosen = check_seeds(seeds) if seeds else previous_seeds(session, case_id)
         if not chosen:
             raise ScanError("no seed URLs given and none from an earlier scan of this case")
+        close_abandoned_runs(session, case_id, utcnow())
         run = store.start_crawl_run(
             session,
             case_id,

@@ -30,6 +30,7 @@ webhooks.resume           sweep: deliveries left pending without a job (procrast
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -267,7 +268,10 @@ async def rescan_case(ctx: JobContext, payload: dict[str, Any]) -> None:
     crawl_options = need("takeback.discover.scan", "crawl_options")
     options = crawl_options(ctx.settings)
     run_id = await call(start_scan, ctx.sessions, case_id, (), options)
-    await run_scan(ctx.sessions, ctx.settings, run_id, options)
+    limit = getattr(importlib.import_module("takeback.discover.scan"), "RESCAN_MAX_S", None)
+    # Bounded, so a hung crawl ends as a failed run with its reason instead of holding the job (and the case).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(run_scan(ctx.sessions, ctx.settings, run_id, options), timeout=limit)
 
 
 async def rescan_due(ctx: JobContext, payload: dict[str, Any]) -> None:
