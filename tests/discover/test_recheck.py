@@ -132,7 +132,6 @@ def test_jobs_hooks(settings: Settings, sessions: sessionmaker[Session]) -> None
     with sessions.begin() as session:
         running = store.start_crawl_run(session, case_id, {"seeds": ["http://127.0.0.1:9/"]})
     with sessions.begin() as session:
-        assert due_cases(session, now + timedelta(days=8)) == []  # it started a moment ago: still running
         started = running.started_at
         assert due_cases(session, started + ABANDONED_AFTER - timedelta(minutes=1), every=timedelta(0)) == []
         assert due_cases(session, started + ABANDONED_AFTER, every=timedelta(0)) == [case_id]
