@@ -168,13 +168,16 @@ class HashPool:
                 await process.wait()
 
     def _take(self) -> list[_Item] | None:
-        """The next batch: a retried body alone, else up to max_batch queued bodies."""
+        """The next batch: a retried body alone, else this worker's share of the queued bodies (at most max_batch):
+        a crawl's media tasks wait for their hashes, so one worker taking the whole queue would leave the other
+        idle until that batch is done."""
         while self._retry:
             item = self._retry.popleft()
             if not item.future.done():
                 return [item]
+        share = min(self.max_batch, -(-len(self._queue) // self.processes))
         batch: list[_Item] = []
-        while self._queue and len(batch) < self.max_batch:
+        while self._queue and len(batch) < share:
             item = self._queue.popleft()
             if not item.future.done():
                 batch.append(item)
