@@ -272,15 +272,26 @@ def test_bank_add_hashes_media_locally(service: Service, photos: dict[str, Path]
     assert cli(service, "bank", "create", "cli-media").exit_code == EXIT_OK
     result = cli(service, "bank", "add", "cli-media", str(photos["chelsea"]), "-j", "0", "-q")
     assert result.exit_code == EXIT_OK, result.output
-    assert "hashed 1 files on this device, sent 3 signals" in result.stdout
-    assert "3 added" in result.stdout
+    # PDQ + MD5 + SHA-256, and the bank variants of the default modes (mirrored, cropped, framed… copies).
+    sent = int(re.search(r"hashed 1 files on this device, sent (\d+) signals", result.stdout).group(1))  # type: ignore[union-attr]
+    assert sent > 3
+    assert f"{sent} added" in result.stdout
+    # A mirrored copy matches with a plain PDQ query, as a platform's would: through a banked variant.
+    mirrored = photos["chelsea"].with_name("chelsea-mirrored.png")
+    with Image.open(photos["chelsea"]) as img:
+        img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+    found = cli(service, "match", str(mirrored), "-b", "cli-media", "--query-modes", "none", "-j", "0", "-q", "--json")
+    assert found.exit_code == EXIT_OK, found.output
+    by_type = {r["signal_type"]: r["matches"] for r in json.loads(found.stdout)["results"]}
+    assert by_type["pdq"] and by_type["pdq"][0]["distance"] <= 31
 
 
 def test_video_is_added_and_matched_as_vpdq(service: Service, short_video: Path) -> None:
     assert cli(service, "bank", "create", "cli-video").exit_code == EXIT_OK
     added = cli(service, "bank", "add", "cli-video", str(short_video), "-j", "0", "-q")
     assert added.exit_code == EXIT_OK, added.output
-    assert "sent 3 signals" in added.stdout  # vpdq, video_md5, video_sha256
+    # vpdq, video_md5, video_sha256, and the default modes' extra frame lists (mirrored, smoothed…)
+    assert "sent 5 signals" in added.stdout
     result = cli(service, "match", str(short_video), "-b", "cli-video", "-j", "0", "-q", "--json")
     assert result.exit_code == EXIT_OK, result.output
     by_type = {r["signal_type"]: r["matches"] for r in json.loads(result.stdout)["results"]}

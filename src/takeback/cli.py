@@ -225,8 +225,9 @@ def hash_command(
         typer.Option(
             "--modes",
             callback=_check_modes,
-            help="Extra photo hashes so mirrored, rotated, framed or cropped copies match: any of dihedral, borders, "
-            "crops, or default, all, none (docs/robustness.md).",
+            help="Extra hashes so mirrored, rotated, framed, cropped, resized or trimmed copies match: any of "
+            "dihedral, borders, crops, grid, smooth, dense (videos), or default (all of them), all, none "
+            "(docs/robustness.md: what each costs and catches).",
         ),
     ] = "default",
     ray_address: Annotated[

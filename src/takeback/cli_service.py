@@ -33,7 +33,7 @@ from rich.table import Table
 
 from takeback import config
 from takeback.client import DEFAULT_URL, ApiError, ServiceUnreachable, TakebackClient, dumps
-from takeback.protect.queries import fold, query_signals
+from takeback.protect.queries import bank_variant_signals, fold, query_signals
 from takeback.protect.results import FileResult, Status
 from takeback.signals.validate import InvalidSignal, canonical_value
 from takeback.signals.variants import UnknownMode, modes_text, parse_query_modes
@@ -141,7 +141,8 @@ class LocalSignal:
 
 
 def signals_of(result: FileResult) -> list[LocalSignal]:
-    """The signals a hashed file contributes: a photo's PDQ + MD5 + SHA-256, a video's vPDQ + video MD5/SHA-256."""
+    """The signals a hashed file contributes: a photo's PDQ + MD5 + SHA-256, a video's vPDQ + video MD5/SHA-256,
+    and the extra bank or query hashes of the modes it was hashed with (docs/robustness.md)."""
     if not result.ok:
         return []
     src = result.path
@@ -157,6 +158,9 @@ def signals_of(result: FileResult) -> list[LocalSignal]:
         exact = (("video_md5", result.md5), ("video_sha256", result.sha256))
     found.extend(LocalSignal(src, kind, value) for kind, value in exact if value)
     found.extend(LocalSignal(src, kind, value, q, variant=name) for kind, value, q, name in query_signals(result))
+    found.extend(
+        LocalSignal(src, kind, value, q, variant=name) for kind, value, q, name in bank_variant_signals(result)
+    )
     return found
 
 

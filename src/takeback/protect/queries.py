@@ -48,6 +48,16 @@ def query_signals(result: FileResult) -> list[tuple[str, str, int | None, str]]:
     return out
 
 
+def bank_variant_signals(result: FileResult) -> list[tuple[str, str, int | None, str]]:
+    """(signal type, value, quality, variant name) of each extra *bank* signal of a hashed file (its mirrored,
+    trimmed, cropped… hashes), as a hash-list import banks them: what `takeback bank add` sends for media."""
+    if not result.ok:
+        return []
+    out: list[tuple[str, str, int | None, str]] = [("pdq", h, q, name) for name, h, q in result.variants]
+    out += [("vpdq", vpdq_value(rows), None, name) for name, rows in result.video_variants if rows]
+    return out
+
+
 def fold(queries: Sequence[Q], found: Sequence[Matches]) -> tuple[list[Q], list[Matches]]:
     """Drop the variant queries, merging their matches into the first plain query of the same source and type.
 
