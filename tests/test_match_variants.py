@@ -47,7 +47,10 @@ def test_letterboxed_photo_matches_through_the_border_variant(service: Service, 
     body = json.loads(result.stdout)
     rows = {r["signal_type"]: r for r in body["results"]}
     assert set(rows) == {"pdq", "md5", "sha256"}  # the variants' own rows are folded away
-    assert [m["via"] for m in rows["pdq"]["matches"]] == ["border"]
+    # Found only through the letterbox-trimmed query (against the original and whichever of its bank variants
+    # are near), never by the copy's plain PDQ.
+    vias = [m.get("via") for m in rows["pdq"]["matches"]]
+    assert vias and "border" in vias and None not in vias, vias
     assert body["matched"] == 1
 
     table = cli(service, "match", str(copy), "-b", "variants-photo", "-j", "0", "-q")
@@ -84,5 +87,8 @@ def test_letterboxed_clip_matches_as_vpdq_through_the_border_list(service: Servi
     result = cli(service, "match", str(boxed), "-b", "variants-clip", "-j", "0", "-q", "--json")
     assert result.exit_code == EXIT_OK, result.output
     rows = {r["signal_type"]: r for r in json.loads(result.stdout)["results"]}
-    assert [m["via"] for m in rows["vpdq"]["matches"]] == ["border"]
-    assert rows["vpdq"]["matches"][0]["query_match_pct"] >= 80.0
+    # The banked clip and its banked variant lists (mirrored, smoothed…) are each one vPDQ signal; the letterboxed
+    # copy reaches them only through its border-trimmed frame list.
+    matches = rows["vpdq"]["matches"]
+    assert matches and {m.get("via") for m in matches} == {"border"}, matches
+    assert max(m["query_match_pct"] for m in matches) >= 80.0
