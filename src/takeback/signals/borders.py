@@ -55,18 +55,42 @@ _WORK_SIDE = 512
 
 def _uniform(lines: npt.NDArray[np.float32], tolerance: float, fraction: float) -> npt.NDArray[np.bool_]:
     """For each row of `lines` (n, length): whether `fraction` of it is within `tolerance` of its median."""
-    median = np.median(lines, axis=1, keepdims=True)
+    median = _medians(lines)[:, None]
     return (np.abs(lines - median) <= tolerance).mean(axis=1) >= fraction
 
 
-def _run(flags: npt.NDArray[np.bool_]) -> int:
-    """Length of the leading run of True."""
-    off = np.flatnonzero(~flags)
-    return int(off[0]) if off.size else int(flags.size)
+def _medians(lines: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Per-row medians, as np.median computes them, without its per-call overhead (these are small arrays)."""
+    n = lines.shape[1]
+    k = n // 2
+    if n % 2:
+        return np.partition(lines, k, axis=1)[:, k]
+    parts = np.partition(lines, (k - 1, k), axis=1)
+    return (parts[:, k - 1] + parts[:, k]) / 2
+
+
+def _lead(
+    lines: npt.NDArray[np.float32], tolerance: float, fraction: float, start: int = 0, limit: int | None = None
+) -> int:
+    """Length of the run of uniform lines from `start` (at most `limit`).
+
+    Lines are tested in growing chunks, so a picture whose first line is already busy (most of them) costs one
+    small chunk instead of a median of every line: this is what keeps the query-side border check cheap on
+    thumbnails.
+    """
+    n = len(lines) if limit is None else min(len(lines), start + limit)
+    i, step = start, 2
+    while i < n:
+        j = min(n, i + step)
+        off = np.flatnonzero(~_uniform(lines[i:j], tolerance, fraction))
+        if off.size:
+            return i + int(off[0]) - start
+        i, step = j, step * 2
+    return n - start
 
 
 def _edge(border_line: npt.NDArray[np.float32], inside_line: npt.NDArray[np.float32], rule: BorderRule) -> bool:
-    colour = np.median(border_line)
+    colour = _medians(border_line[None, :])[0]
     return bool((np.abs(inside_line - colour) > rule.tolerance).mean() >= rule.edge_fraction)
 
 
@@ -77,16 +101,14 @@ def _cut(lines: npt.NDArray[np.float32], minimum: int, rule: BorderRule) -> int:
     lines (JPEG ringing where the bar meets the picture); failing that, the run of mostly uniform lines (toolbars
     with icons and titles), but only when it ends in a step.
     """
-    strict = _uniform(lines, rule.flat_tolerance, rule.flat_fraction)
-    loose = _uniform(lines, rule.tolerance, rule.line_fraction)
-    run = _run(strict)
+    run = _lead(lines, rule.flat_tolerance, rule.flat_fraction)
     slack = max(2, minimum // 2)
     if max(1, minimum - slack) <= run < len(lines):
         # JPEG blocks that straddle the bar's inner edge ring: up to `slack` of its last lines are only loosely flat.
-        extended = run + min(slack, _run(loose[run:]))
+        extended = run + _lead(lines, rule.tolerance, rule.line_fraction, start=run, limit=slack)
         if extended >= minimum:
             return extended
-    run = _run(loose)
+    run = _lead(lines, rule.tolerance, rule.line_fraction)
     if run < minimum or run >= len(lines):
         return 0
     # Cut at the first step: a bar followed by a flat band (toolbar, then page; a bar over a photo's sky) is trimmed
@@ -129,7 +151,7 @@ def find_content(luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: B
         if inner.shape[0] <= keep_rows or inner.shape[1] <= keep_cols:
             break
         columns = np.ascontiguousarray(inner.T)
-        if _uniform(inner, rule.tolerance, rule.line_fraction).all():
+        if _lead(inner, rule.tolerance, rule.line_fraction) == len(inner):
             return None  # uniform all the way down: a blank image, not a framed one
         cut_top = _cut(inner, min_rows, rule)
         cut_bottom = _cut(inner[::-1], min_rows, rule)
