@@ -333,6 +333,14 @@ def run_scrapy(root: str, concurrency: int) -> dict[str, Any]:
 # --- takeback ------------------------------------------------------------------------------------------------------
 
 
+def crawl_query_modes(text: str) -> frozenset[Any]:
+    """--query-modes: 'default' is the crawler's own default (CrawlOptions), anything else a list of modes."""
+    from takeback.discover.crawl import CrawlOptions
+    from takeback.signals.variants import parse_modes
+
+    return CrawlOptions().query_modes if text.strip().lower() == "default" else parse_modes(text)
+
+
 async def takeback_crawl(
     root: str, site: Site, concurrency: int, hash_workers: int, hash_processes: int, query_modes: str = "default"
 ) -> dict[str, Any]:
@@ -341,8 +349,6 @@ async def takeback_crawl(
     from takeback.discover.fetch import Fetcher, FetchPolicy
     from takeback.discover.media_hash import MediaHashes, hash_media
     from takeback.index import IndexedSignal
-    from takeback.signals.variants import parse_query_modes
-
     signals = []
     source: dict[int, str] = {}
     for i, (name, png) in enumerate(sorted(site.originals.items()), start=1):
@@ -369,7 +375,7 @@ async def takeback_crawl(
         media_workers=concurrency,
         hash_workers=hash_workers,
         hash_processes=hash_processes,
-        query_modes=parse_query_modes(query_modes),
+        query_modes=crawl_query_modes(query_modes),
     )
     policy = FetchPolicy(per_host_concurrency=concurrency, timeout_s=30.0, max_connections=concurrency + 4)
     start = time.perf_counter()
@@ -435,10 +441,10 @@ def main() -> None:
     )
     reach = sum(1 for _, _, d in site.planted.values() if d <= PDQ_REACH)
     print(f"planted copies within PDQ's reach (reference pdqhash distance <= {PDQ_REACH}): {reach}/{len(site.planted)}")
-    from takeback.signals.variants import modes_text, parse_query_modes
+    from takeback.signals.variants import modes_text
 
     print(
-        f"takeback query variants per image: {modes_text(parse_query_modes(args.query_modes)) or 'none'} "
+        f"takeback query variants per image: {modes_text(crawl_query_modes(args.query_modes)) or 'none'} "
         f"(--query-modes {args.query_modes}); hashing processes: {args.hash_processes}"
     )
     server = SiteServer(site_file)

@@ -206,7 +206,13 @@ def scan_command(
         )
         console.print(_findings_table(factory, case_id, ids={o["finding_id"] for o in summary.outcomes}))
         return
-    options = CrawlOptions(max_pages=max_pages, max_depth=depth, max_media=max_media, use_sitemaps=not no_sitemaps)
+    options = CrawlOptions(
+        max_pages=max_pages,
+        max_depth=depth,
+        max_media=max_media,
+        use_sitemaps=not no_sitemaps,
+        hash_processes=settings.scan_hash_processes,
+    )
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("starting…", total=None)

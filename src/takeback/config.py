@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     fetch_per_host_delay_s: float = Field(default=0.0, ge=0)
     fetch_user_agent: str = "takeback-discover/0.1 (+https://github.com/takeback)"
     fetch_respect_robots: bool = True
+    #: Hashing worker processes per scan (takeback scan, the API and dashboard scans, scheduled re-scans): both
+    #: cores hash while the event loop fetches; 0 hashes in threads instead (one core, no start-up cost).
+    scan_hash_processes: int = Field(default=2, ge=0, le=64)
     #: Lowest name-match score (0-100) reported by scans and the domain watch (discover/names.py: the rule and scores).
     name_match_threshold: int = Field(default=80, ge=0, le=100)
 

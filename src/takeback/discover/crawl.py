@@ -46,7 +46,7 @@ from takeback.discover.extract_sitemap import Sitemap, parse_sitemap, robots_sit
 from takeback.discover.fetch import FetchError, FetchResult
 from takeback.discover.hash_pool import HashPool
 from takeback.discover.media_hash import HashFailure, MediaHashes, hash_media
-from takeback.signals.variants import DEFAULT_QUERY_MODES, Mode
+from takeback.signals.variants import CRAWL_QUERY_MODES, Mode
 from takeback.store.findings import url_key
 
 #: Entries kept in the crawl's error log (the count keeps going).
@@ -95,9 +95,10 @@ class CrawlOptions:
     #: Worker processes for hashing (``hash_pool``); 0 hashes in the thread pool instead (no start-up cost, one core).
     hash_processes: int = 0
     #: Query variants computed for each fetched medium besides its plain hashes (``signals.variants``).  They find
-    #: letterboxed, framed and cropped copies but cost far more than the plain PDQ (on a 160x120 thumbnail: plain
-    #: 0.45 ms, with borders 2 ms, with the default borders+grid+smooth 14 ms), so a large crawl may choose fewer.
-    query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES
+    #: letterboxed, framed and cropped copies but cost more than the plain PDQ (on a 160x120 thumbnail: plain
+    #: 0.4 ms, borders+smooth 0.8 ms, with the crop grid 8 ms or more), so a crawl adds the cheap two by default
+    #: and the grid only when asked (docs/robustness.md).
+    query_modes: frozenset[Mode] = CRAWL_QUERY_MODES
     #: Segments of a stream hashed (after its initialisation segment).
     stream_segments: int = 2
 

@@ -34,7 +34,7 @@ from takeback.discover import hash_wire
 from takeback.discover.media_hash import HashFailure, MediaHashes
 from takeback.media.images import DEFAULT_MAX_PIXELS
 from takeback.signals import exact
-from takeback.signals.variants import DEFAULT_QUERY_MODES, Mode, modes_text
+from takeback.signals.variants import CRAWL_QUERY_MODES, Mode, modes_text
 
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -78,7 +78,7 @@ class HashPool:
         batch_timeout_s: float = 30.0,
         item_timeout_s: float = 5.0,
         max_restarts: int = 50,
-        query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
+        query_modes: frozenset[Mode] = CRAWL_QUERY_MODES,
         niceness: int = 10,
         worker: Sequence[str] | None = None,
     ) -> None:

@@ -31,7 +31,7 @@ from takeback.media.video import DEFAULT_MAX_FRAME_PIXELS
 from takeback.signals import exact, pdq_fast
 from takeback.signals.pdq import PdqHash
 from takeback.signals.regions import Plane
-from takeback.signals.variants import DEFAULT_QUERY_MODES, Mode, query_variants
+from takeback.signals.variants import CRAWL_QUERY_MODES, Mode, query_variants
 from takeback.signals.vpdq import frame_inside_border, smooth_frame_hash
 
 #: Frames hashed per clip or segment: a preview loop or the start of a stream, not the whole video.
@@ -89,7 +89,7 @@ def hash_image_bytes(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     digests: exact.Digests | None = None,
-    query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
+    query_modes: frozenset[Mode] = CRAWL_QUERY_MODES,
 ) -> MediaHashes:
     """PDQ (+ quality), MD5 and SHA-256 of an image given as bytes.  Raises a ``MediaError`` subclass.
     ``digests`` are the bytes' digests when the caller has them already (a crawl hashes thousands of files)."""
@@ -176,7 +176,7 @@ def hash_video_bytes(
     interval: float = FRAME_INTERVAL_S,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     digests: exact.Digests | None = None,
-    query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES,
+    query_modes: frozenset[Mode] = CRAWL_QUERY_MODES,
 ) -> MediaHashes:
     """PDQ of up to ``max_frames`` frames, one per ``interval`` seconds, of a clip or segment given as bytes (an
     fMP4 media segment must come with its initialisation segment prepended), and the query modes' frame lists (the
@@ -253,7 +253,7 @@ def hash_video_bytes(
 
 
 def hash_media(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, query_modes: frozenset[Mode] = DEFAULT_QUERY_MODES
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, query_modes: frozenset[Mode] = CRAWL_QUERY_MODES
 ) -> MediaHashes | HashFailure:
     """Hash whatever the bytes are (sniffed, the declared type is not trusted).  Never raises: a failure comes back
     as ``HashFailure`` with its digests, so one bad file never stops a crawl.  ``query_modes`` chooses the query

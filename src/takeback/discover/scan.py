@@ -118,9 +118,9 @@ def previous_seeds(session: Session, case_id: int) -> list[str]:
 
 
 def crawl_options(settings: Settings) -> CrawlOptions:
-    """Budgets of a scheduled re-scan (the CLI and API choose their own per scan)."""
-    del settings  # the defaults of CrawlOptions; a place for per-deployment budgets when Settings get them
-    return CrawlOptions()
+    """Budgets of a scheduled re-scan (the CLI and API choose their own per scan) and the deployment's hashing
+    processes."""
+    return CrawlOptions(hash_processes=settings.scan_hash_processes)
 
 
 def due_cases(session: Session, now: datetime, *, every: timedelta = RESCAN_EVERY) -> list[int]:

@@ -58,6 +58,10 @@ class Mode(StrEnum):
 DEFAULT_MODES: frozenset[Mode] = frozenset(Mode)
 #: What takeback's own matchers (`takeback match`, the crawler) add to a found copy's plain PDQ by default.
 DEFAULT_QUERY_MODES: frozenset[Mode] = frozenset({Mode.BORDERS, Mode.GRID, Mode.SMOOTH})
+#: The crawler's default: a crawl hashes tens of thousands of thumbnails, so it adds the two cheap query variants
+#: (the picture inside a letterbox or frame, the smoothed picture: about 2x the plain hash on a thumbnail) and leaves
+#: the crop grid (about 20x) to `takeback match` and to crawls that ask for it (docs/robustness.md).
+CRAWL_QUERY_MODES: frozenset[Mode] = frozenset({Mode.BORDERS, Mode.SMOOTH})
 #: The cheap query side, for bulk sweeps against large banks: one extra hash at most per picture.
 LIGHT_QUERY_MODES: frozenset[Mode] = frozenset({Mode.BORDERS})
 #: Variants whose PDQ quality is below this are not worth banking (vPDQ's frame floor): too flat to be distinctive.

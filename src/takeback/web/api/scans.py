@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from takeback import store
+from takeback.config import Settings
 from takeback.discover.crawl import CrawlOptions
 from takeback.discover.recheck import recheck_findings
 from takeback.discover.scan import ScanError, run_scan, start_scan
@@ -69,10 +70,15 @@ class RecheckOut(BaseModel):
     outcomes: list[dict[str, Any]]
 
 
-def crawl_options(body: ScanRequest) -> CrawlOptions:
-    """The crawl budgets of a scan request (the dashboard's form uses the request's defaults)."""
+def crawl_options(body: ScanRequest, settings: Settings | None = None) -> CrawlOptions:
+    """The crawl budgets of a scan request (the dashboard's form uses the request's defaults), hashed by the
+    server's configured worker processes."""
     return CrawlOptions(
-        max_pages=body.max_pages, max_depth=body.max_depth, max_media=body.max_media, use_sitemaps=body.sitemaps
+        max_pages=body.max_pages,
+        max_depth=body.max_depth,
+        max_media=body.max_media,
+        use_sitemaps=body.sitemaps,
+        hash_processes=settings.scan_hash_processes if settings is not None else 0,
     )
 
 
@@ -122,7 +128,7 @@ def start(case_id: CaseId, body: ScanRequest, request: Request, response: Respon
     sessions = sessions_of(request)
     with sessions.begin() as session:
         check_case(session, principal, case_id)
-    options = crawl_options(body)
+    options = crawl_options(body, state_settings)
     try:
         run_id = start_scan(sessions, case_id, body.seeds, options)
     except ScanError as exc:

@@ -46,7 +46,7 @@ def start(request: Request, case_id: int, csrf_token: Text, seeds: Seeds = "") -
     if not lines and (previous is None or not previous.seeds):
         return case_view(request, current, role, case_id, http_status=400,
                          scan_error="Give at least one web address to start from (one per line).")
-    options = scans.crawl_options(scans.ScanRequest())
+    options = scans.crawl_options(scans.ScanRequest(), state.settings)
     try:
         run_id = start_scan(sessions, case_id, lines, options)
     except ScanError as exc:
