@@ -190,6 +190,30 @@ def test_web_form_notices_are_exported_and_marked(sessions: sessionmaker[Session
         assert entries[-1].payload["time_to_removal_s"] == 2 * 86400
 
 
+def test_a_late_acknowledgement_opens_a_new_window(sessions: sessionmaker[Session]) -> None:
+    """Acknowledged after the deadline passed: the notice gets a fresh deadline from the reply, so the next sweep
+    does not expire it again straight away."""
+    settings = Settings(takedown_followup_days=10)
+    with sessions.begin() as session:
+        case = store.create_case(session, "c")
+        finding, _ = store.record_finding(session, case.id, "https://old.reddit.com/r/x/2", "media", evidence={})
+        party = store.upsert_party(session, "platform", "platform:directory:reddit", "Reddit",
+                                   web_form="https://support.reddithelp.com/hc/en-us/requests/new", source="directory")
+        notice = service.draft_notice(session, case.id, [finding.id], "dsa",
+                                      {"sender": SENDER, "explanation": "NCII", "bona_fide": True},
+                                      party_id=party.id, now=T0)
+        service.mark_notice(session, settings, notice.id, "sent", now=T0)
+        report = service.check_due(session, now=T0 + timedelta(days=11))
+        assert [n.id for n in report.expired] == [notice.id]
+        late = T0 + timedelta(days=12)
+        acked = service.mark_notice(session, settings, notice.id, "acknowledged", note="ticket 9", now=late)
+        assert acked.state == "acknowledged" and acked.due_at == late + timedelta(days=10)
+        assert service.check_due(session, now=late + timedelta(days=1)).expired == []
+        assert [n.id for n in service.check_due(session, now=late + timedelta(days=11)).expired] == [
+            notice.id
+        ]
+
+
 def test_a_finding_reopened_by_the_crawler_reopens_the_notice_chain(sessions: sessionmaker[Session]) -> None:
     settings = Settings()
     with sessions.begin() as session:

@@ -272,7 +272,10 @@ def mark_notice(
     if notice is None:
         raise store.UnknownNotice(notice_id)
     note = note.replace("\x00", "")[:5000]
-    due = deadline_for(notice.basis, now, settings) if state == "sent" else UNSET
+    # A reply after the deadline (acknowledged once expired) opens a new window from the reply, as sending does:
+    # otherwise the next deadline sweep would expire the notice again at once.
+    late_reply = state == "acknowledged" and notice.state == "expired"
+    due = deadline_for(notice.basis, now, settings) if state == "sent" or late_reply else UNSET
     updated = store.transition(session, notice.id, state, now=now, due_at=due, detail={"note": note} if note else None)
     if state == "removed":
         kind = "removal_confirmed"
