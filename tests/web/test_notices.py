@@ -228,3 +228,32 @@ def _request() -> dict[str, Any]:
         "materials": [{"url": "https://site.example/v/1"}], "sender": SENDER, "signature": "/s/ Jane Doe",
         "good_faith_not_consensual": True, "signals": [{"signal_type": "pdq", "value": PDQ_A.upper()}],
     }
+
+
+def test_an_accept_that_loses_the_race_takes_its_hashes_back(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two moderators at once: the other's rejection is recorded between this accept banking the hashes and
+    recording its decision.  The accept is refused (409) and the hashes it banked are removed again, so a rejected
+    request never leaves its hashes matching."""
+    from takeback.store.models import utcnow
+    from tests.web.conftest import PDQ_A
+
+    public = server.anonymous()
+    filed = public.post("/v1/takeitdown/requests", json=_request())
+    assert filed.status_code == 201, filed.text
+    moderator = server.client(["manage", "match"], name="moderator")
+    [pending] = moderator.get("/v1/takeitdown/requests").json()["requests"]
+    from takeback.web import uploads_sweep
+
+    real_sweep = uploads_sweep.sweep_uploads
+
+    def rejected_meanwhile(*args: Any, **kwargs: Any) -> Any:  # runs after the hashes are banked
+        with server.state.store.sessions.begin() as other:
+            store.decide_intake(other, pending["id"], "rejected", at=utcnow(), note="the other moderator")
+        return real_sweep(*args, **kwargs)
+
+    monkeypatch.setattr(uploads_sweep, "sweep_uploads", rejected_meanwhile)
+    lost = moderator.post(f"/v1/takeitdown/requests/{pending['id']}/decision", json={"accept": True})
+    assert lost.status_code == 409, lost.text
+    assert public.get(f"/v1/takeitdown/requests/{filed.json()['reference']}").json()["status"] == "rejected"
+    hits = moderator.post("/v1/match", json={"signal_type": "pdq", "value": PDQ_A}).json()["matches"]
+    assert hits == []

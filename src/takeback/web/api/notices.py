@@ -499,7 +499,7 @@ def decide(intake_id: NoticeId, body: DecisionIn, request: Request, principal: M
         raise ApiError(404, "unknown_request", f"no request {intake_id}")
     if info.status != "received":
         raise ApiError(409, "invalid_transition", f"request {intake_id} was already {info.status}")
-    bank_id, added = None, 0
+    bank_id: int | None = None
     if body.accept and info.signals:
         bank = state.store.bank_by_name(body.bank)
         created = False
@@ -515,17 +515,23 @@ def decide(intake_id: NoticeId, body: DecisionIn, request: Request, principal: M
             raise ApiError(403, "forbidden_bank", f"this key is not granted bank {body.bank!r}")
         result = state.store.add_signals(bank.id, [NewSignal(t, v, None, f"takeitdown {info.reference}")
                                                    for t, v in info.signals])
-        bank_id, added = bank.id, len(result.added)
+        bank_id, added_ids = bank.id, [signal.id for signal in result.added]
+    else:
+        added_ids = []
     sweep = uploads_sweep.sweep_uploads(state, info.signals) if body.accept else None
-    with sessions_of(request).begin() as session:
-        try:
+    try:
+        with sessions_of(request).begin() as session:
             decided = store.decide_intake(
                 session, intake_id, "accepted" if body.accept else "rejected", at=utcnow(), note=body.note or None,
-                bank_id=bank_id, signals_added=added,
+                bank_id=bank_id, signals_added=len(added_ids),
                 upload_matches=sweep.matches if sweep is not None and sweep.bank is not None else None,
             )
-        except _HANDLED as exc:
-            raise _refusal(exc) from None
+    except _HANDLED as exc:
+        # Another moderator decided first (the row lock makes the decision once): take back exactly the hashes this
+        # attempt banked (after its transaction ended), so a request rejected meanwhile never leaves them matching.
+        if bank_id is not None and added_ids:
+            state.store.remove_signals(bank_id, added_ids)
+        raise _refusal(exc) from None
     if sweep is not None:  # decided once (the row lock above): only now are the platform's systems told
         uploads_sweep.notify(state, sweep, reference=decided.reference, due_at=decided.due_at)
     _tell_requester(state.settings, decided)
