@@ -100,11 +100,18 @@ def test_mirror_list_is_the_hash_of_the_mirrored_video(clip: Path, tmp_path: Pat
         assert pdq.hamming(ours.hex, real.hex) <= 24  # the copy was re-encoded once more
 
 
+#: Edits that only the dense bank (frames every quarter second, asked for with `dense`) catches.
+NEEDS_DENSE = {"trim", "speed 1.5x"}
+
+
 @pytest.mark.parametrize("edit", list(EDITS))
-def test_default_modes_find_what_plain_vpdq_misses(clip: Path, tmp_path: Path, edit: str) -> None:
+def test_modes_find_what_plain_vpdq_misses(clip: Path, tmp_path: Path, edit: str) -> None:
     copy = _transcode(clip, tmp_path / "copy.mp4", EDITS[edit])
     assert not _found(_bank(hash_video(clip)), copy, frozenset())  # plain vPDQ, 1 frame a second on both sides
-    assert _found(_bank(hash_video(clip, modes=DEFAULT_MODES)), copy, DEFAULT_QUERY_MODES)
+    with_dense = DEFAULT_MODES | {Mode.DENSE}
+    assert _found(_bank(hash_video(clip, modes=with_dense)), copy, DEFAULT_QUERY_MODES)
+    # The defaults (no dense) catch the rest; trimmed and re-timed copies need the dense bank.
+    assert _found(_bank(hash_video(clip, modes=DEFAULT_MODES)), copy, DEFAULT_QUERY_MODES) is (edit not in NEEDS_DENSE)
 
 
 def test_an_unrelated_clip_is_not_found(clip: Path, tmp_path: Path) -> None:
@@ -137,7 +144,8 @@ def test_letterboxed_original_banks_the_picture_inside(clip: Path, tmp_path: Pat
 def test_hash_list_carries_video_variants_as_version_3(clip: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     result = run_task(Task(str(clip)), HashOptions())
     assert {name for name, _ in result.video_variants} == {"flipy", "smooth"}
-    assert len(result.frames) == 8 * DENSE_FACTOR
+    assert len(result.frames) == 8  # `dense` is not a default
+    assert len(run_task(Task(str(clip)), HashOptions(modes="default,dense")).frames) == 8 * DENSE_FACTOR
     listing = to_hash_list([result], options={"modes": modes_text(DEFAULT_MODES)})
     assert listing.header.version == 3
     out = tmp_path / "list.jsonl"

@@ -54,8 +54,10 @@ class Mode(StrEnum):
     DENSE = "dense"
 
 
-#: On by default: each was measured to pay off without raising false positives (docs/robustness.md).
-DEFAULT_MODES: frozenset[Mode] = frozenset(Mode)
+#: On by default: each was measured to pay off without raising false positives (docs/robustness.md).  `dense` is
+#: the exception: it finds trimmed and re-timed videos, but decoding four frames a second instead of the keyframes
+#: makes hashing a video ~10x slower (slower than the vpdq reference), so it is asked for (`--modes default,dense`).
+DEFAULT_MODES: frozenset[Mode] = frozenset(Mode) - {Mode.DENSE}
 #: What takeback's own matchers (`takeback match`, the crawler) add to a found copy's plain PDQ by default.
 DEFAULT_QUERY_MODES: frozenset[Mode] = frozenset({Mode.BORDERS, Mode.GRID, Mode.SMOOTH})
 #: The crawler's default: a crawl hashes tens of thousands of thumbnails, so it adds the two cheap query variants
