@@ -174,11 +174,7 @@ def frame_inside_border(luma: npt.NDArray[np.uint8], limited_range: bool = False
     """
     plane = np.asarray(luma)
     factor = max(1, plane.shape[0] // _BORDER_ROWS)
-    if factor > 1:
-        h, w = plane.shape[0] // factor, plane.shape[1] // factor
-        small = plane[: h * factor, : w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
-    else:
-        small = plane
+    small = borders.block_means(plane, factor) if factor > 1 else plane
     box = borders.find_content(small)
     if box is None:
         return None
