@@ -2,7 +2,7 @@
 
 `HostileSite` is a `WebServer` whose routes are the cases below; `/index.html` links to every one of them (and to
 the hostile URLs that need no server) so a crawl seeded there meets them all.  `CASES` says what the fetcher must
-make of each path under `TEST_POLICY` (1 MiB cap, 1 s deadline): a FetchError code, or "ok" with the content type it
+make of each path under `TEST_POLICY` (1 MiB cap, 3 s deadline): a FetchError code, or "ok" with the content type it
 must report.  `hostile_urls(port)` lists URLs that must be refused before any connection is made (credentials,
 non-HTTP schemes, IDN and numeric spellings of private addresses).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from takeback.discover.fetch import FetchPolicy
 from tests.discover.webserver import ALLOW_LOOPBACK, Reply, Request, Route, WebServer, redirect
 
-TEST_POLICY = FetchPolicy(max_bytes=1024 * 1024, timeout_s=1.0, connect_timeout_s=1.0, max_redirects=5)
+TEST_POLICY = FetchPolicy(max_bytes=1024 * 1024, timeout_s=3.0, connect_timeout_s=1.0, max_redirects=5)
 BOMB_SIZE = 64 * 1024 * 1024
 
 

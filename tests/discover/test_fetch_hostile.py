@@ -12,7 +12,8 @@ from takeback.discover.fetch import ERROR_CODES, Fetcher, FetchError, FetchResul
 from takeback.discover.urlguard import system_resolver
 from tests.discover.hostile_site import CASES, TEST_POLICY, Case, HostileSite, hostile_urls
 
-#: Deadline 1 s; anything bounded finishes well within this (the two slow cases take exactly the deadline).
+#: Deadline 3 s (a loaded 2-core CI runner once needed more than 1 s for a case that fails at once); anything bounded
+#: finishes well within this, and the two slow cases take exactly the deadline.
 BOUND_S = TEST_POLICY.timeout_s + 1.5
 
 
