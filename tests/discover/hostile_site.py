@@ -32,6 +32,10 @@ class Case:
     content_type: str = ""  # for "ok": what the fetcher must report
     status: int = 200
     what: str = ""
+    #: Other FetchError codes that are also right.  Broken chunk framing is usually `http_error` at once, but on a
+    #: loaded 2-core CI runner aiohttp twice sat on it until the deadline (`timeout`); not reproduced here in 120
+    #: tries.  Either way the fetch ends within its deadline and the crawl goes on, which is what must hold.
+    also: tuple[str, ...] = ()
 
 
 CASES: tuple[Case, ...] = (
@@ -61,7 +65,7 @@ CASES: tuple[Case, ...] = (
     Case("/brotli", "decode_error", what="a coding we did not offer"),
     Case("/bad-gzip", "decode_error", what="Content-Encoding: gzip over bytes that are not gzip"),
     Case("/lying-length", "too_large", what="Content-Length of a terabyte"),
-    Case("/broken-chunked", "http_error", what="chunk framing that is not hex"),
+    Case("/broken-chunked", "http_error", what="chunk framing that is not hex", also=("timeout",)),
     Case("/cut-body", "http_error", what="connection closed halfway through the Content-Length"),
     Case("/images/fake.jpg", "ok", "text/html", what="an HTML page served as image/jpeg"),
     Case("/images/random.png", "ok", "", what="random bytes served as image/png"),
