@@ -147,7 +147,8 @@ def _case(server: Server, owner: int, name: str, slug: str, advocate: int | None
         session.commit()
     notice = make_notice(server, case.id, finding.id, finding.url)
     petition = make_petition(server, case.id, slug)
-    at = utcnow() - timedelta(days=2)
+    # Inside one clock hour: a burst flag counts the signatures since its hour began (this failed at hh:55-hh:59).
+    at = (utcnow() - timedelta(days=2)).replace(minute=10, second=0, microsecond=0)
     for i in range(3):
         add_signature(server, petition, f"s{i}@{slug}.example", at=at + timedelta(minutes=i))
     flag = make_flag(server, petition, at + timedelta(minutes=5))
