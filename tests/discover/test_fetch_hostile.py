@@ -12,9 +12,10 @@ from takeback.discover.fetch import ERROR_CODES, Fetcher, FetchError, FetchResul
 from takeback.discover.urlguard import system_resolver
 from tests.discover.hostile_site import CASES, TEST_POLICY, Case, HostileSite, hostile_urls
 
-#: Deadline 3 s (a loaded 2-core CI runner once needed more than 1 s for a case that fails at once); anything bounded
-#: finishes well within this, and the two slow cases take exactly the deadline.
-BOUND_S = TEST_POLICY.timeout_s + 1.5
+#: Deadline 3 s.  The deadline counts time talking to the server, not time queued behind the per-host limit, so a
+#: case may wait for one deadline-long case (slow headers, slow loris, or broken chunking that aiohttp sat on until
+#: the deadline in the full CI suite: 6.1 s) and then use its own deadline.
+BOUND_S = 2 * TEST_POLICY.timeout_s + 1.5
 
 
 @pytest.fixture(scope="module")
