@@ -62,7 +62,7 @@ def _as_expected(case: Case, outcome: FetchResult | FetchError) -> bool:
             and outcome.content_type == case.content_type
             and len(outcome.body) <= TEST_POLICY.max_bytes
         )
-    return isinstance(outcome, FetchError) and outcome.code in (case.expect, *case.also) and outcome.code in ERROR_CODES
+    return isinstance(outcome, FetchError) and outcome.code in case.codes and outcome.code in ERROR_CODES
 
 
 def _describe(outcome: FetchResult | FetchError) -> str:
