@@ -27,15 +27,6 @@ def to_hex(words: np.ndarray) -> list[str]:
     return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
 
 
-def popcount_rows(x: np.ndarray) -> np.ndarray:
-    """Bits set per row of an (n, 4) uint64 array, overwriting it (column adds beat a reduction over axis 1)."""
-    np.bitwise_count(x, out=x)
-    total = x[:, 0] + x[:, 1]
-    total += x[:, 2]
-    total += x[:, 3]
-    return total.astype(np.int32)
-
-
 def distance_matrix(queries: np.ndarray, stored: np.ndarray) -> np.ndarray:
     """(q, n) Hamming distances; for small inputs and tests (memory is q*n*4*8 bytes)."""
     x = np.bitwise_xor(queries[:, None, :], stored[None, :, :])

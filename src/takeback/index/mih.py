@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from takeback.index import brute, hamming
+from takeback.index import brute, hamming, kernels
 
 #: Relative cost of checking one candidate vs probing one bucket (measured: a candidate costs a row gather, a
 #: query gather, xor, popcount and a sum; a probe costs two directory gathers and a subtraction).
@@ -38,10 +38,6 @@ _SCAN_COST = 0.35
 _BLOCK_SHIFT = 5
 #: Segments at least this large build their tables in parallel threads.
 _PARALLEL_BUILD = 1 << 18
-#: Probes per numpy pass when a batch goes table by table (see Segment.search): enough to drown the per-call cost,
-#: few enough that the temporaries stay in cache. Up to _FUSED_MAX queries probe all tables in one pass instead.
-_PROBES_PER_CALL = 40_000
-_FUSED_MAX = 4
 MIN_BITS = 8
 MAX_BITS = 24
 #: Bytes per stored hash (beyond the hash) the layout may use, and the threshold it is tuned for.
@@ -177,34 +173,25 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Every probe for a block of q queries, table by table (then query by query, then flip mask), so each table's
-    directory and permutation are visited together: one table's arrays fit in cache far better than all of them."""
-
-    key_index: np.ndarray  # (P,) index into the (q, m) key matrix, flattened
-    masks: np.ndarray  # (P,) flip mask
-    rel_offsets: np.ndarray  # (P,) start of the probe's table in `rel`
-    base_offsets: np.ndarray  # (P,) start of the probe's table in `base`
-    group_starts: np.ndarray  # start of each (table, query) group of probes
-    group_query: np.ndarray  # query row of each group
-
-
 @dataclass(slots=True)
 class _Plan:
-    """How one threshold is searched: the radius of each table, or a full scan when that is cheaper."""
+    """How one threshold is searched: a full scan when that is cheaper, else every table's flip masks back to back
+    (`masks[mask_starts[t]:mask_starts[t + 1]]` for table t, empty for a table the radii skip)."""
 
     scan: bool
     radii: tuple[int, ...]
-    layouts: dict[int, _Layout]
+    masks: np.ndarray
+    mask_starts: np.ndarray
+    #: expected candidates of one query in its widest table: sizes the kernel's candidate buffer
+    table_candidates: float
 
 
 class Segment:
     """An immutable MIH over n hashes.
 
-    All tables share three flat arrays so that one pass of numpy calls serves every table at once (a single query
-    costs a few dozen calls, not a few per table): `perm` holds each table's rows in bucket order, back to back;
-    `rel` and `base` hold the bucket directories, back to back, addressed through per-table offsets.
+    All tables share three flat arrays, so one call of the compiled search (`kernels.mih_search`) serves every
+    table: `perm` holds each table's rows in bucket order, back to back; `rel` and `base` hold the bucket
+    directories, back to back, addressed through per-table offsets.
     """
 
     def __init__(
@@ -278,39 +265,21 @@ class Segment:
         plan = self._plans.get(threshold)
         if plan is None:
             radii, cost = allocate(self.parts, len(self), threshold)
-            plan = _Plan(scan=cost >= _SCAN_COST * len(self), radii=radii, layouts={})
+            per_table = [
+                flip_masks(part.length, radius) if radius >= 0 else np.zeros(0, dtype=np.uint32)
+                for part, radius in zip(self.parts, radii, strict=True)
+            ]
+            plan = _Plan(
+                scan=cost >= _SCAN_COST * len(self),
+                radii=radii,
+                masks=np.concatenate(per_table).astype(np.int64),
+                mask_starts=np.cumsum([0, *(len(m) for m in per_table)]).astype(np.int64),
+                table_candidates=max(
+                    len(m) * max(1.0, len(self) / (1 << p.length)) for m, p in zip(per_table, self.parts, strict=True)
+                ),
+            )
             self._plans[threshold] = plan
         return plan
-
-    def _layout(self, plan: _Plan, q: int) -> _Layout:
-        """Probe layout for q queries over every table (the few-queries path)."""
-        layout = plan.layouts.get(q)
-        if layout is not None:
-            return layout
-        m = len(self.parts)
-        key_index, masks, rel_offsets, base_offsets, sizes, group_query = [], [], [], [], [], []
-        for t, radius in enumerate(plan.radii):
-            if radius < 0:
-                continue
-            flips = flip_masks(self.parts[t].length, radius).astype(np.int64)
-            v = len(flips)
-            key_index.append(np.repeat(np.arange(q, dtype=np.int64) * m + t, v))
-            masks.append(np.tile(flips, q))
-            rel_offsets.append(np.full(q * v, self.rel_offsets[t], dtype=np.int64))
-            base_offsets.append(np.full(q * v, self.base_offsets[t], dtype=np.int64))
-            sizes.append(np.full(q, v, dtype=np.int64))
-            group_query.append(np.arange(q, dtype=np.int64))
-        group_sizes = np.concatenate(sizes)
-        layout = _Layout(
-            key_index=np.concatenate(key_index),
-            masks=np.concatenate(masks),
-            rel_offsets=np.concatenate(rel_offsets),
-            base_offsets=np.concatenate(base_offsets),
-            group_starts=np.concatenate([[0], np.cumsum(group_sizes)[:-1]]).astype(np.int64),
-            group_query=np.concatenate(group_query),
-        )
-        plan.layouts[q] = layout  # q <= _FUSED_MAX, so at most that many per plan
-        return layout
 
     def _keys(self, queries: np.ndarray) -> np.ndarray:
         """(q, m) substring keys, int64."""
@@ -332,80 +301,46 @@ class Segment:
         plan = self._plan(threshold)
         if plan.scan:
             return brute.range_search(queries, self.words, threshold)
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if len(queries) <= _FUSED_MAX:
-            # A few queries: every table in one pass, a few dozen numpy calls in all.
-            layout = self._layout(plan, len(queries))
-            probes = self._keys(queries).ravel()[layout.key_index]
-            probes ^= layout.masks
-            offsets = (layout.rel_offsets, layout.base_offsets)
-            found.append(self._probe(queries, probes, offsets, layout.group_starts, layout.group_query, threshold))
-        else:
-            # Table by table, in blocks of queries: each table's directory and positions are visited together and
-            # the temporaries stay small enough for the cache, which beats fewer, larger numpy calls.
-            keys = self._keys(queries)
-            for t, radius in enumerate(plan.radii):
-                if radius < 0:
-                    continue
-                masks = flip_masks(self.parts[t].length, radius).astype(np.int64)
-                offsets = (int(self.rel_offsets[t]), int(self.base_offsets[t]))
-                step = max(16, _PROBES_PER_CALL // len(masks))
-                for q0 in range(0, len(queries), step):
-                    probes = (keys[q0 : q0 + step, t, None] ^ masks[None, :]).ravel()
-                    starts = np.arange(0, len(probes), len(masks))
-                    block = queries[q0 : q0 + step]
-                    qrows, rows, dist = self._probe(block, probes, offsets, starts, None, threshold)
-                    found.append((qrows + q0, rows, dist))
-        if not found:
-            return empty, empty.copy(), np.zeros(0, dtype=np.int32)
-        qrows = np.concatenate([f[0] for f in found])
-        rows = np.concatenate([f[1] for f in found])
-        dist = np.concatenate([f[2] for f in found])
-        # A pair near in several substrings is found once per substring: keep one.
-        _, first = np.unique(qrows * len(self) + rows, return_index=True)
-        return qrows[first], rows[first], dist[first]
-
-    def _probe(
-        self,
-        queries: np.ndarray,
-        probes: np.ndarray,
-        offsets: tuple[np.ndarray | int, np.ndarray | int],
-        group_starts: np.ndarray,
-        group_query: np.ndarray | None,
-        threshold: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Look up every probe key, check every candidate row on all 256 bits: (query row, row, distance) of hits.
-
-        Probes come in groups that each belong to one query (`group_query`, or group i = query i when None), so
-        candidates come out grouped the same way and each group's query is repeated next to its candidates.
-        `offsets` place each probe's table inside the shared directory arrays (per probe, or one for all).
-        """
-        rel_offset, base_offset = offsets
-        block = probes >> _BLOCK_SHIFT
-        slot = probes + block  # (k >> s) * (2^s + 1) + (k & (2^s - 1)) within the table's directory
-        slot += rel_offset
-        block += base_offset
-        first = self.rel[slot]
-        slot += 1
-        counts = self.rel[slot].astype(np.int64)
-        counts -= first
-        starts = self.base[block].astype(np.int64)
-        starts += first
-        ends = np.cumsum(counts)
-        total = int(ends[-1]) if len(ends) else 0
-        if total == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0, dtype=np.int32)
-        slots = np.repeat(starts - (ends - counts), counts)
-        slots += np.arange(total, dtype=np.int64)
-        rows = self.perm[slots].astype(np.int64)
-        per_group = np.add.reduceat(counts, group_starts)
-        candidates = np.take(self.words, rows, axis=0)
-        candidates ^= np.repeat(queries if group_query is None else queries[group_query], per_group, axis=0)
-        dist = hamming.popcount_rows(candidates)
-        ok = np.flatnonzero(dist <= threshold)
-        groups = np.searchsorted(np.cumsum(per_group), ok, side="right")
-        return groups if group_query is None else group_query[groups], rows[ok], dist[ok]
+        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        keys = self._keys(queries)
+        # Room for the expected candidates of one table (with slack) and for a few hits per query; a crowded
+        # bucket or many near-duplicates can need more, and then the kernel says how much and runs again.
+        cand_room = int(len(queries) * plan.table_candidates * 1.5) + 4096
+        hit_room = 4 * len(queries) + 64
+        while True:
+            cand_rows = np.empty(cand_room, dtype=self.perm.dtype)
+            cand_queries = np.empty(cand_room, dtype=np.int32)
+            qrows = np.empty(hit_room, dtype=np.int64)
+            rows = np.empty(hit_room, dtype=np.int64)
+            dist = np.empty(hit_room, dtype=np.int32)
+            hits, most = kernels.mih_search(
+                self.words,
+                queries,
+                keys,
+                self.perm,
+                self.rel,
+                self.base,
+                self.rel_offsets,
+                self.base_offsets,
+                plan.masks,
+                plan.mask_starts,
+                _BLOCK_SHIFT,
+                threshold,
+                cand_rows,
+                cand_queries,
+                qrows,
+                rows,
+                dist,
+            )
+            if most <= cand_room and hits <= hit_room:
+                break
+            cand_room, hit_room = max(cand_room, most), max(hit_room, hits)
+        qrows, rows, dist = qrows[:hits], rows[:hits], dist[:hits]
+        if len(qrows) > 1:
+            # A pair near in several substrings is found once per substring: keep one.
+            _, first = np.unique(qrows * len(self) + rows, return_index=True)
+            qrows, rows, dist = qrows[first], rows[first], dist[first]
+        return qrows, rows, dist
 
     # --- persistence -------------------------------------------------------------------------------------------
     _ARRAYS = ("words", "ids", "banks", "perm", "rel", "base", "rel_offsets", "base_offsets")
