@@ -215,7 +215,7 @@ def main() -> None:
     parser.add_argument("--sets", default="uniform,skewed")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    print("\n".join(machine_lines(["numpy", "faiss-cpu"])))
+    print("\n".join(machine_lines(["numpy", "numba", "faiss-cpu"])))
     for kind in args.sets.split(","):
         for line in run(kind, args):
             print(line, flush=True)

@@ -23,7 +23,7 @@ Targets (issue #3): >= 2,000 signals/s single, >= 50,000 signals/s batched, p99 
 
 Run:
 
-    source /work/venv/bin/activate
+    source .venv/bin/activate
     python benchmarks/match_http.py                       # 100,000 hashes, 10 s per phase
     python benchmarks/match_http.py --signals 1000000 --seconds 20
 """
@@ -307,7 +307,7 @@ def main() -> int:
     batch_levels = [int(x) for x in args.batch_concurrency.split(",") if x]
 
     for line in machine_lines(["takeback", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic",
-                               "sqlalchemy", "numpy"]):  # fmt: skip
+                               "sqlalchemy", "numpy", "numba"]):  # fmt: skip
         print(line)
 
     print(f"load average before the run: {_load()}")

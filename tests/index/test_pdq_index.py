@@ -214,3 +214,20 @@ def test_substring_keys_match_bit_slices() -> None:
 def test_hex_round_trip() -> None:
     words = dataset("uniform", 5, 13)
     assert (hamming.from_hex(hamming.to_hex(words)) == words).all()
+
+
+def test_warm_compiles_the_search_and_changes_nothing() -> None:
+    """warm() runs the real search path (segments and tail) once; answers afterwards are the same."""
+    rng = np.random.default_rng(7)
+    words = rng.integers(0, 2**63, size=(pdq_index.TAIL_MAX + 100, hamming.WORDS), dtype=np.int64).astype(np.uint64)
+    ids = np.arange(len(words), dtype=np.int64)
+    index = PdqIndex(threads=1)
+    index.warm(31)  # empty: nothing to search, must not fail
+    banks = np.zeros(len(words), dtype=np.int64)
+    index.add(ids[:-100], words[:-100], banks[:-100])  # a full tail's worth becomes a segment
+    index.add(ids[-100:], words[-100:], banks[-100:])  # these stay in the tail
+    assert index._state.segments and len(index._state.tail_ids)  # both paths exist
+    queries = near(rng, words, 20, 31)
+    before = got(index, queries, 31)
+    index.warm(31)
+    assert got(index, queries, 31) == before == expected(queries, words, ids, 31)

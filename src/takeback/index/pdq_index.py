@@ -189,6 +189,11 @@ class PdqIndex:
             result = [r[keep] for r in result]
         return result
 
+    def warm(self, threshold: int) -> None:
+        """Run one search so the compiled loop exists for this index's array types before the first real query
+        (numba compiles it once per machine, about 2 s, and caches it on disk; the compile holds the GIL)."""
+        self.search(np.zeros((1, hamming.WORDS), dtype=np.uint64), threshold)
+
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             with self._lock:

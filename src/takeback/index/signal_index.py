@@ -138,6 +138,11 @@ class SignalIndex:
                 del self._exact[key]
 
     # --- reads -------------------------------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Prepare the compiled search before traffic arrives (see PdqIndex.warm)."""
+        self._pdq.warm(self.pdq_threshold)
+        self._frames.warm(self.vpdq_rule.threshold)
+
     def match(
         self, queries: Sequence[Query], bank_ids: Collection[int] | None = None, *, canonical: bool = False
     ) -> list[list[Match]]:

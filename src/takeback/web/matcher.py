@@ -127,6 +127,7 @@ class Matcher:
             index = SignalIndex(pdq_threshold=settings.pdq_threshold, vpdq_rule=rule)
         matcher = cls(index, session_factory, snapshot_dir, marker, settings.index_sync_interval_s)
         replayed = matcher.sync()
+        index.warm()
         matcher._changes = replayed
         log.info("index ready: %d signals (%d changes replayed from the store)", len(index), replayed)
         if snapshot_dir is not None:
