@@ -179,7 +179,6 @@ class _Plan:
     (`masks[mask_starts[t]:mask_starts[t + 1]]` for table t, empty for a table the radii skip)."""
 
     scan: bool
-    radii: tuple[int, ...]
     masks: np.ndarray
     mask_starts: np.ndarray
     #: expected candidates of one query in its widest table: sizes the kernel's candidate buffer
@@ -271,7 +270,6 @@ class Segment:
             ]
             plan = _Plan(
                 scan=cost >= _SCAN_COST * len(self),
-                radii=radii,
                 masks=np.concatenate(per_table).astype(np.int64),
                 mask_starts=np.cumsum([0, *(len(m) for m in per_table)]).astype(np.int64),
                 table_candidates=max(

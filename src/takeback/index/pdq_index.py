@@ -31,7 +31,7 @@ MERGE_FACTOR = 4
 DEAD_SHARE = 0.25
 #: Batches at least this large, over at least this many hashes, are split across threads. The compiled search
 #: holds no GIL, so halves run in parallel already over small indexes (measured, 1,000 queries on 2 cores: 20,000
-#: hashes 5.9 -> 3.5 ms, 100,000 hashes 17 -> 12.5 ms); below that the thread hand-off costs more than it saves.
+#: hashes 5.9 -> 3.5 ms, 100,000 hashes 17 -> 12.5 ms); the floor of 16,384 was not measured, only chosen below those.
 PARALLEL_MIN = 256
 PARALLEL_MIN_STORED = 1 << 14
 

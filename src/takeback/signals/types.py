@@ -17,10 +17,14 @@ class SignalType(StrEnum):
     @property
     def hex_length(self) -> int | None:
         """Length of a valid value in hex digits (None: not a single hex value)."""
-        return {
-            SignalType.PDQ: 64,
-            SignalType.MD5: 32,
-            SignalType.VIDEO_MD5: 32,
-            SignalType.SHA256: 64,
-            SignalType.VIDEO_SHA256: 64,
-        }.get(self)
+        return _HEX_LENGTHS.get(self)
+
+
+#: Built once: `hex_length` sits on the path of every signal the API checks.
+_HEX_LENGTHS = {
+    SignalType.PDQ: 64,
+    SignalType.MD5: 32,
+    SignalType.VIDEO_MD5: 32,
+    SignalType.SHA256: 64,
+    SignalType.VIDEO_SHA256: 64,
+}

@@ -17,10 +17,11 @@ from takeback.signals.types import SignalType
 _HEX = frozenset(string.hexdigits)
 #: Values already in canonical form (the common case: every takeback client sends them so) pass one regex match
 #: instead of strip, lower and a character check; anything else takes the full path, which names what is wrong.
-_CANONICAL_HEX = {length: re.compile(f"[0-9a-f]{{{length}}}") for length in (32, 64)}
+_CANONICAL_HEX = {
+    length: re.compile(f"[0-9a-f]{{{length}}}") for length in {t.hex_length for t in SignalType} if length
+}
 #: Exact type names, so the hot path skips strip/lower/enum lookup; other spellings take `signal_type`.
 _TYPES = {t.value: t for t in SignalType}
-_HEX_LENGTH = {t: t.hex_length for t in SignalType}
 #: A video's frame list is bounded so one signal cannot exhaust the server (10 h at 1 frame/s).
 MAX_VPDQ_FRAMES = 36_000
 
@@ -116,7 +117,7 @@ def format_vpdq(frames: list[VpdqFrame]) -> str:
 def canonical_value(kind: str | SignalType, value: str) -> tuple[SignalType, str]:
     """(type, canonical value) or InvalidSignal: lower-case hex; vPDQ as compact JSON."""
     stype = kind if isinstance(kind, SignalType) else _TYPES.get(kind) or signal_type(kind)
-    length = _HEX_LENGTH[stype]
+    length = stype.hex_length
     if length is not None:
         return stype, canonical_hex(value, length)
     return stype, format_vpdq(parse_vpdq(value))
