@@ -24,7 +24,19 @@ from takeback.discover.urlguard import Resolver, system_resolver
 from takeback.jobs import ServerJobs
 from takeback.store import errors as store_errors
 from takeback.web import errors
-from takeback.web.api import banks, cases, clients, health, match, notices, parties, petitions, scans, webhooks
+from takeback.web.api import (
+    banks,
+    cases,
+    clients,
+    health,
+    match,
+    match_fast,
+    notices,
+    parties,
+    petitions,
+    scans,
+    webhooks,
+)
 from takeback.web.auth import SECURITY_SCHEMES
 from takeback.web.dashboard import findings as dashboard_findings
 from takeback.web.dashboard import inbox as dashboard_inbox
@@ -100,15 +112,10 @@ def _store_errors(app: FastAPI) -> None:
     let through; each becomes its 4xx instead of a 500."""
 
     async def handle(request: Any, exc: Exception) -> Any:
-        if isinstance(exc, store_errors.UnknownBank):
-            return errors.error_response(404, "unknown_bank", "the bank does not exist (any more)")
-        if isinstance(exc, store_errors.UnknownClient | store_errors.UnknownWebhook):
-            return errors.error_response(404, "not_found", "no such client or webhook")
-        if isinstance(exc, store_errors.InvalidInput):
-            return errors.error_response(400, "invalid_input", str(exc))
-        if isinstance(exc, store_errors.BankExists):
-            return errors.error_response(409, "bank_exists", "a bank with that name already exists")
-        return await errors.unexpected(request, exc)
+        refusal = errors.store_refusal(exc)
+        if refusal is None:
+            return await errors.unexpected(request, exc)
+        return errors.error_response(refusal.status, refusal.code, refusal.message)
 
     app.add_exception_handler(store_errors.StoreError, handle)
 
@@ -179,7 +186,8 @@ def create_app(
         app.include_router(page_module.router)
     app.include_router(dashboard_inbox.public)
     app.add_api_route("/", _to_dashboard, include_in_schema=False)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(match_fast.MatchFastPath)  # the two match routes, before routing (see its docstring)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)  # outside the fast path: it applies there too
     app.add_middleware(petitions.SignFastPath)  # the petition's burst path, before routing (see its docstring)
     _declare_security(app)
     return app

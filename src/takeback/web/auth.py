@@ -30,22 +30,27 @@ def app_state(request: Request) -> AppState:
     return request.app.state.takeback
 
 
-def _key_from(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
+def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key a request carries (None when it carries none); a malformed Authorization header is refused."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         raise ApiError(
             401, "invalid_key", "Authorization must be 'Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
-    key = request.headers.get("x-api-key")
-    return key.strip() if key and key.strip() else None
+    return x_api_key.strip() if x_api_key and x_api_key.strip() else None
 
 
 async def authenticate(request: Request) -> Principal:
-    state = app_state(request)
-    key = _key_from(request)
+    """Dependency: any authenticated client within its rate limit."""
+    key = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    return await authenticate_key(app_state(request), key)
+
+
+async def authenticate_key(state: AppState, key: str | None, scope: str | None = None) -> Principal:
+    """The client behind `key`, within its rate limit and holding `scope` when one is named (admin holds every
+    scope), refused in the order of the module docstring."""
     if key is None:
         raise ApiError(
             401,
@@ -75,6 +80,8 @@ async def authenticate(request: Request) -> Principal:
             f"rate limit of {principal.rate_limit_per_minute} requests per minute reached",
             headers={"Retry-After": retry_after_header(wait)},
         )
+    if scope is not None and not principal.has(scope):
+        raise ApiError(403, "forbidden_scope", f"this key lacks the {scope!r} scope")
     return principal
 
 
@@ -82,10 +89,8 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """Dependency: an authenticated client holding `scope` (admin holds every scope)."""
 
     async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if not principal.has(scope):
-            raise ApiError(403, "forbidden_scope", f"this key lacks the {scope!r} scope")
-        return principal
+        key = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        return await authenticate_key(app_state(request), key, scope)
 
     dependency.__name__ = f"require_{scope}"
     return dependency

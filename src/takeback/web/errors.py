@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from takeback.store import errors as store_errors
+
 log = logging.getLogger("takeback.web")
 
 #: Codes for Starlette's own HTTP errors (unknown route, wrong method, ...).
@@ -56,6 +58,20 @@ def envelope(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     if detail is not None:
         error["detail"] = detail
     return {"error": error}
+
+
+def store_refusal(exc: Exception) -> ApiError | None:
+    """The 4xx a store error stands for (a race such as a bank deleted between lookup and write, or input the
+    routes let through), or None when it is a real failure."""
+    if isinstance(exc, store_errors.UnknownBank):
+        return ApiError(404, "unknown_bank", "the bank does not exist (any more)")
+    if isinstance(exc, store_errors.UnknownClient | store_errors.UnknownWebhook):
+        return ApiError(404, "not_found", "no such client or webhook")
+    if isinstance(exc, store_errors.InvalidInput):
+        return ApiError(400, "invalid_input", str(exc))
+    if isinstance(exc, store_errors.BankExists):
+        return ApiError(409, "bank_exists", "a bank with that name already exists")
+    return None
 
 
 def error_response(status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None):

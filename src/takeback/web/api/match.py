@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from takeback.index import Match, Query
@@ -26,12 +25,10 @@ router = APIRouter(prefix="/v1/match", tags=["match"])
 INLINE_BATCH = 32
 
 
-class _MatchJSON(JSONResponse):
+def _to_json(content: Any) -> bytes:
     """The same compact UTF-8 JSON as JSONResponse, written by pydantic-core's serialiser: a 1,000-query answer
     costs about a quarter of the stdlib encoder's time (measured 0.25 vs 1.1 ms)."""
-
-    def render(self, content: Any) -> bytes:
-        return pydantic_core.to_json(content)
+    return pydantic_core.to_json(content)
 
 
 def _query(state: AppState, q: QueryIn, index: int | None = None) -> Query:
@@ -96,30 +93,19 @@ def _run(
     return _items(state, queries, results)
 
 
-@router.post("", response_model=MatchResult, response_model_exclude_none=True, summary="Match one signal")
-async def match_one(
-    body: MatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
-) -> Response:
-    state = app_state(request)
+async def answer_one(state: AppState, principal: Principal, body: MatchRequest) -> bytes:
+    """The JSON answer to one lookup (the route and `match_fast.MatchFastPath` both answer with this)."""
     queries = [_query(state, body)]
     if body.banks:
         items = await run_in_threadpool(_run, state, principal, queries, body.banks)
     else:
         items = _run(state, principal, queries, None)
     _notify(state, principal, queries, items)
-    return _MatchJSON({"matches": items[0]})
+    return _to_json({"matches": items[0]})
 
 
-@router.post(
-    "/batch",
-    response_model=MatchBatchResult,
-    response_model_exclude_none=True,
-    summary="Match a batch of signals (results in query order)",
-)
-async def match_batch(
-    body: MatchBatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
-) -> Response:
-    state = app_state(request)
+async def answer_batch(state: AppState, principal: Principal, body: MatchBatchRequest) -> bytes:
+    """The JSON answer to a batch, results in query order (shared like `answer_one`)."""
     if not body.queries:
         raise ApiError(400, "empty_batch", "queries must hold at least one query")
     limit = state.settings.max_match_batch
@@ -131,4 +117,23 @@ async def match_batch(
     else:
         items = _run(state, principal, queries, None)
     _notify(state, principal, queries, items)
-    return _MatchJSON({"results": [{"matches": m} for m in items]})
+    return _to_json({"results": [{"matches": m} for m in items]})
+
+
+@router.post("", response_model=MatchResult, response_model_exclude_none=True, summary="Match one signal")
+async def match_one(
+    body: MatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
+) -> Response:
+    return Response(await answer_one(app_state(request), principal, body), media_type="application/json")
+
+
+@router.post(
+    "/batch",
+    response_model=MatchBatchResult,
+    response_model_exclude_none=True,
+    summary="Match a batch of signals (results in query order)",
+)
+async def match_batch(
+    body: MatchBatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
+) -> Response:
+    return Response(await answer_batch(app_state(request), principal, body), media_type="application/json")
