@@ -266,3 +266,18 @@ def test_stored_hashes_start_on_a_cache_line(tmp_path: Path) -> None:
     assert loaded.words.ctypes.data % 64 == 0 and (loaded.words == words).all()
     aligned = mih.aligned_rows(loaded.words)
     assert aligned is loaded.words  # already aligned: no copy
+
+
+def test_candidate_buffer_filled_to_its_last_place_is_still_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """First candidate buffers of every size from far too small to ample: each answer equals brute force (the copy
+    that writes two rows at a time must not skip a bucket that fits exactly)."""
+    rng = np.random.default_rng(11)
+    words = dataset("clustered", 800, seed=2)
+    segment = mih.Segment.build(words, np.arange(len(words)), np.zeros(len(words)))
+    queries = near(rng, words, 30, 20)
+    want = set(zip(*(a.tolist() for a in brute.range_search(queries, words, 31)), strict=True))
+    monkeypatch.setattr(segment._plan(31), "table_candidates", 0.0)
+    for room in range(1, 400, 3):
+        monkeypatch.setattr(mih, "CANDIDATE_SLACK", room)
+        qrows, rows, dist = segment.search(queries, 31)
+        assert set(zip(qrows.tolist(), rows.tolist(), dist.tolist(), strict=True)) == want, room

@@ -75,7 +75,6 @@ def mih_search(
     block_shift: int,
     threshold: int,
     cand_rows: np.ndarray,
-    cand_queries: np.ndarray,
     out_q: np.ndarray,
     out_row: np.ndarray,
     out_d: np.ndarray,
@@ -103,6 +102,8 @@ def mih_search(
         widest = max(widest, mask_starts[t + 1] - mask_starts[t])
     starts = np.empty(widest, dtype=np.int64)  # one query's non-empty buckets in one table
     sizes = np.empty(widest, dtype=np.int64)
+    last = len(perm) - 1
+    ends = np.zeros(n_queries + 1, dtype=np.int64)
     found = 0
     most = 0
     for t in range(n_tables):
@@ -137,43 +138,52 @@ def mih_search(
                 if b + PERM_AHEAD < buckets:
                     _prefetch(perm_at + np.uint64(starts[b + PERM_AHEAD]) * perm_item)
                 start, size = starts[b], sizes[b]
-                if count + size <= cand_cap:
+                if count + size + 2 <= cand_cap:
+                    # Most buckets hold one or two rows: copying two always (the second may be the next bucket's,
+                    # overwritten or ignored) leaves the loop below for the few larger ones.
+                    cand_rows[count] = perm[start]
+                    cand_rows[count + 1] = perm[min(start + 1, last)]
+                    for j in range(2, size):
+                        cand_rows[count + j] = perm[start + j]
+                elif count + size <= cand_cap:  # the buffer's last few places: exactly what fits
                     for j in range(size):
                         cand_rows[count + j] = perm[start + j]
-                        cand_queries[count + j] = np.int32(qi)
                 count += size
+            ends[qi + 1] = count  # a query's candidates are contiguous: no query number stored per candidate
         most = max(most, count)
         if count > cand_cap:  # this answer is incomplete; the caller calls again with room for `most`
             continue
-        for i in range(count):
-            if i + PREFETCH_AHEAD < count:
-                _prefetch(words_at + np.uint64(cand_rows[i + PREFETCH_AHEAD]) * row_bytes)
-            row, qi = cand_rows[i], cand_queries[i]
-            x0 = words[row, 0] ^ queries[qi, 0]
-            x1 = words[row, 1] ^ queries[qi, 1]
-            x2 = words[row, 2] ^ queries[qi, 2]
-            x3 = words[row, 3] ^ queries[qi, 3]
-            distance = np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x2) + _popcount64(x3))
-            if distance > threshold:
-                continue
-            # A pair near in several substrings is probed in each of them: report it from the first table whose
-            # probes reach it, so every pair comes out exactly once (and the hit buffer holds only real answers).
-            earlier = False
-            for e in range(t):
-                near = np.int64(
-                    _popcount64(x0 & part_bits[e, 0])
-                    + _popcount64(x1 & part_bits[e, 1])
-                    + _popcount64(x2 & part_bits[e, 2])
-                    + _popcount64(x3 & part_bits[e, 3])
-                )
-                if near <= radii[e]:
-                    earlier = True
-                    break
-            if earlier:
-                continue
-            if found < out_cap:
-                out_q[found] = qi
-                out_row[found] = row
-                out_d[found] = np.int32(distance)
-            found += 1
+        for qi in range(n_queries):
+            q0, q1, q2, q3 = queries[qi, 0], queries[qi, 1], queries[qi, 2], queries[qi, 3]
+            for i in range(ends[qi], ends[qi + 1]):
+                if i + PREFETCH_AHEAD < count:
+                    _prefetch(words_at + np.uint64(cand_rows[i + PREFETCH_AHEAD]) * row_bytes)
+                row = cand_rows[i]
+                x0 = words[row, 0] ^ q0
+                x1 = words[row, 1] ^ q1
+                x2 = words[row, 2] ^ q2
+                x3 = words[row, 3] ^ q3
+                distance = np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x2) + _popcount64(x3))
+                if distance > threshold:
+                    continue
+                # A pair near in several substrings is probed in each of them: report it from the first table whose
+                # probes reach it, so every pair comes out exactly once (and the hit buffer holds only real answers).
+                earlier = False
+                for e in range(t):
+                    near = np.int64(
+                        _popcount64(x0 & part_bits[e, 0])
+                        + _popcount64(x1 & part_bits[e, 1])
+                        + _popcount64(x2 & part_bits[e, 2])
+                        + _popcount64(x3 & part_bits[e, 3])
+                    )
+                    if near <= radii[e]:
+                        earlier = True
+                        break
+                if earlier:
+                    continue
+                if found < out_cap:
+                    out_q[found] = qi
+                    out_row[found] = row
+                    out_d[found] = np.int32(distance)
+                found += 1
     return found, most

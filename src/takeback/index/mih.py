@@ -36,6 +36,8 @@ _SCAN_COST = 0.35
 #: The bucket directory stores absolute offsets once per block of this many buckets, and small relative ones
 #: for each bucket, which is what keeps it near one byte per bucket.
 _BLOCK_SHIFT = 5
+#: Candidate buffer places beyond 1.5x the expected count of one table (a crowded table needs a re-run).
+CANDIDATE_SLACK = 4096
 #: Segments at least this large build their tables in parallel threads.
 _PARALLEL_BUILD = 1 << 18
 _CACHE_LINE = 64
@@ -335,11 +337,10 @@ class Segment:
         keys = self._keys(queries)
         # Room for the expected candidates of one table (with slack) and for a few hits per query; a crowded
         # bucket or many near-duplicates can need more, and then the kernel says how much and runs again.
-        cand_room = int(len(queries) * plan.table_candidates * 1.5) + 4096
+        cand_room = int(len(queries) * plan.table_candidates * 1.5) + CANDIDATE_SLACK
         hit_room = 4 * len(queries) + 64
         while True:
             cand_rows = np.empty(cand_room, dtype=self.perm.dtype)
-            cand_queries = np.empty(cand_room, dtype=np.int32)
             qrows = np.empty(hit_room, dtype=np.int64)
             rows = np.empty(hit_room, dtype=np.int64)
             dist = np.empty(hit_room, dtype=np.int32)
@@ -359,7 +360,6 @@ class Segment:
                 _BLOCK_SHIFT,
                 threshold,
                 cand_rows,
-                cand_queries,
                 qrows,
                 rows,
                 dist,
