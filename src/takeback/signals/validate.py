@@ -10,6 +10,7 @@ import json
 import math
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from takeback.signals.types import SignalType
@@ -20,6 +21,7 @@ _HEX = frozenset(string.hexdigits)
 _CANONICAL_HEX = {
     length: re.compile(f"[0-9a-f]{{{length}}}") for length in {t.hex_length for t in SignalType} if length
 }
+_CANONICAL_ANY_HEX = re.compile("[0-9a-f]*")
 #: Exact type names, so the hot path skips strip/lower/enum lookup; other spellings take `signal_type`.
 _TYPES = {t.value: t for t in SignalType}
 #: A video's frame list is bounded so one signal cannot exhaust the server (10 h at 1 frame/s).
@@ -62,6 +64,17 @@ def canonical_hex(value: str, length: int, what: str = "value") -> str:
     if not _HEX.issuperset(text):
         raise InvalidSignal("invalid_hex", f"{what} contains characters that are not hex digits")
     return text
+
+
+def all_canonical(stype: SignalType, values: Sequence[str]) -> bool:
+    """True when every value is already canonical hex of the type's length (one regex over the joined values):
+    the batch API then skips checking them one by one. False says nothing about which is wrong, or whether any is:
+    the per-value check decides and names the culprit."""
+    length = stype.hex_length
+    fast = _CANONICAL_ANY_HEX if length else None
+    if fast is None or not all(isinstance(v, str) and len(v) == length for v in values):
+        return False
+    return fast.fullmatch("".join(values)) is not None
 
 
 def parse_vpdq(value: str) -> list[VpdqFrame]:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from takeback.config import Settings
@@ -185,6 +186,11 @@ class Matcher:
         self, queries: Sequence[Query], bank_ids: Collection[int] | None = None, *, canonical: bool = False
     ) -> list[list[Match]]:
         return self.index.match(queries, bank_ids, canonical=canonical)
+
+    def match_pdq(
+        self, values: Sequence[str], bank_ids: Collection[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.index.match_pdq(values, bank_ids)
 
     # --- snapshots ---------------------------------------------------------------------------------------------
     def snapshot(self) -> bool:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import numpy as np
 import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from takeback.index import Match, Query
-from takeback.signals.validate import InvalidSignal, canonical_value
+from takeback.signals.types import SignalType
+from takeback.signals.validate import InvalidSignal, all_canonical, canonical_value
 from takeback.web.auth import app_state, require, usable_bank
 from takeback.web.errors import ApiError
 from takeback.web.schemas import MatchBatchRequest, MatchBatchResult, MatchRequest, MatchResult, QueryIn
@@ -31,17 +33,35 @@ def _to_json(content: Any) -> bytes:
     return pydantic_core.to_json(content)
 
 
-def _query(state: AppState, q: QueryIn, index: int | None = None) -> Query:
+#: One query as the answer functions take it: (signal type, value, threshold or None), as the body gave them.
+QueryTuple = tuple[str, str, int | None]
+
+
+def query_tuple(q: QueryIn) -> QueryTuple:
+    return (q.signal_type, q.value, q.threshold)
+
+
+def _query(state: AppState, q: QueryTuple, index: int | None = None) -> Query:
     where = "" if index is None else f"queries[{index}]: "
     detail = None if index is None else {"index": index}
+    signal_type, raw, threshold = q
     try:
-        stype, value = canonical_value(q.signal_type, q.value)
+        stype, value = canonical_value(signal_type, raw)
     except InvalidSignal as exc:
         raise ApiError(400, exc.code, f"{where}{exc.message}", detail=detail) from None
-    if q.threshold is not None and q.threshold > state.settings.max_threshold:
+    if threshold is not None and threshold > state.settings.max_threshold:
         message = f"{where}threshold may be at most {state.settings.max_threshold}"
         raise ApiError(400, "invalid_threshold", message, detail=detail)
-    return Query(stype.value, value, q.threshold)
+    return Query(stype.value, value, threshold)
+
+
+def _pdq_lane(queries: list[QueryTuple]) -> list[str] | None:
+    """The values, when every query is a canonical PDQ hash at the default threshold (what platforms send);
+    None sends the batch through the per-query checks, which name a bad query."""
+    if not all(q[0] == "pdq" and q[2] is None for q in queries):
+        return None
+    values = [q[1] for q in queries]
+    return values if all_canonical(SignalType.PDQ, values) else None
 
 
 def _bank_scope(state: AppState, principal: Principal, names: list[str] | None) -> frozenset[int] | None:
@@ -74,14 +94,27 @@ def _items(state: AppState, queries: list[Query], results: list[list[Match]]) ->
     return out
 
 
-def _notify(state: AppState, principal: Principal, queries: list[Query], items: list[list[dict[str, Any]]]) -> None:
+def _pdq_items(
+    state: AppState, count: int, qrows: np.ndarray, ids: np.ndarray, banks: np.ndarray, dist: np.ndarray
+) -> list[list[dict[str, Any]]]:
+    """`_items` for the PDQ lane, straight from the index's arrays (already in answer order)."""
+    out: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    if len(qrows):
+        names = state.bank_names({int(b) for b in np.unique(banks)})
+        for q, sid, bank, d in zip(qrows.tolist(), ids.tolist(), banks.tolist(), dist.tolist(), strict=True):
+            out[q].append({"bank": names.get(bank, str(bank)), "signal_id": sid, "signal_type": "pdq", "distance": d})
+    return out
+
+
+def _notify(
+    state: AppState, principal: Principal, queries: list[tuple[str, str]], items: list[list[dict[str, Any]]]
+) -> None:
+    """Hand each (signal type, canonical value) that matched to the webhook dispatcher."""
     if not principal.webhooks:
         return
-    for query, matches in zip(queries, items, strict=True):
+    for (signal_type, value), matches in zip(queries, items, strict=True):
         if matches:
-            event_id, body = match_event(
-                principal.name, {"signal_type": query.signal_type, "value": query.value}, matches
-            )
+            event_id, body = match_event(principal.name, {"signal_type": signal_type, "value": value}, matches)
             state.dispatcher.submit(principal.webhooks, event_id, body)
 
 
@@ -93,30 +126,49 @@ def _run(
     return _items(state, queries, results)
 
 
-async def answer_one(state: AppState, principal: Principal, body: MatchRequest) -> bytes:
+def _run_pdq(
+    state: AppState, principal: Principal, values: list[str], names: list[str] | None
+) -> list[list[dict[str, Any]]]:
+    banks = _bank_scope(state, principal, names)
+    return _pdq_items(state, len(values), *state.matcher.match_pdq(values, banks))
+
+
+async def answer_one(state: AppState, principal: Principal, query: QueryTuple, banks: list[str] | None) -> bytes:
     """The JSON answer to one lookup (the route and `match_fast.MatchFastPath` both answer with this)."""
-    queries = [_query(state, body)]
-    if body.banks:
-        items = await run_in_threadpool(_run, state, principal, queries, body.banks)
+    queries = [_query(state, query)]
+    if banks:
+        items = await run_in_threadpool(_run, state, principal, queries, banks)
     else:
         items = _run(state, principal, queries, None)
-    _notify(state, principal, queries, items)
+    _notify(state, principal, [(q.signal_type, q.value) for q in queries], items)
     return _to_json({"matches": items[0]})
 
 
-async def answer_batch(state: AppState, principal: Principal, body: MatchBatchRequest) -> bytes:
+async def answer_batch(
+    state: AppState, principal: Principal, queries: list[QueryTuple], banks: list[str] | None
+) -> bytes:
     """The JSON answer to a batch, results in query order (shared like `answer_one`)."""
-    if not body.queries:
+    if not queries:
         raise ApiError(400, "empty_batch", "queries must hold at least one query")
     limit = state.settings.max_match_batch
-    if len(body.queries) > limit:
+    if len(queries) > limit:
         raise ApiError(413, "batch_too_large", f"at most {limit} queries per batch")
-    queries = [_query(state, q, i) for i, q in enumerate(body.queries)]
-    if body.banks or len(queries) > INLINE_BATCH:
-        items = await run_in_threadpool(_run, state, principal, queries, body.banks)
+    inline = not banks and len(queries) <= INLINE_BATCH
+    values = _pdq_lane(queries)
+    if values is not None:
+        if inline:
+            items = _run_pdq(state, principal, values, None)
+        else:
+            items = await run_in_threadpool(_run_pdq, state, principal, values, banks)
+        notified = [("pdq", v) for v in values]
     else:
-        items = _run(state, principal, queries, None)
-    _notify(state, principal, queries, items)
+        checked = [_query(state, q, i) for i, q in enumerate(queries)]
+        if inline:
+            items = _run(state, principal, checked, None)
+        else:
+            items = await run_in_threadpool(_run, state, principal, checked, banks)
+        notified = [(q.signal_type, q.value) for q in checked]
+    _notify(state, principal, notified, items)
     return _to_json({"results": [{"matches": m} for m in items]})
 
 
@@ -124,7 +176,8 @@ async def answer_batch(state: AppState, principal: Principal, body: MatchBatchRe
 async def match_one(
     body: MatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
 ) -> Response:
-    return Response(await answer_one(app_state(request), principal, body), media_type="application/json")
+    data = await answer_one(app_state(request), principal, query_tuple(body), body.banks)
+    return Response(data, media_type="application/json")
 
 
 @router.post(
@@ -136,4 +189,5 @@ async def match_one(
 async def match_batch(
     body: MatchBatchRequest, request: Request, principal: Annotated[Principal, Depends(require("match"))]
 ) -> Response:
-    return Response(await answer_batch(app_state(request), principal, body), media_type="application/json")
+    data = await answer_batch(app_state(request), principal, [query_tuple(q) for q in body.queries], body.banks)
+    return Response(data, media_type="application/json")
