@@ -70,9 +70,10 @@ _ROUTES: dict[str, tuple[TypeAdapter[Any], _Answer]] = {
 
 
 def _is_json(content_type: bytes | None) -> bool:
-    """What FastAPI parses as JSON: no content type, application/json or application/*+json (parameters aside)."""
+    """What FastAPI parses as JSON: application/json or application/*+json, parameters aside. A body without a
+    content type is not (FastAPI's strict content type), so it goes on to the route, which refuses it."""
     if content_type is None:
-        return True
+        return False
     kind = content_type.split(b";", 1)[0].strip().lower()
     return kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json"))
 
