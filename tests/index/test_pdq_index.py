@@ -281,3 +281,41 @@ def test_candidate_buffer_filled_to_its_last_place_is_still_exact(monkeypatch: p
         monkeypatch.setattr(mih, "CANDIDATE_SLACK", room)
         qrows, rows, dist = segment.search(queries, 31)
         assert set(zip(qrows.tolist(), rows.tolist(), dist.tolist(), strict=True)) == want, room
+
+
+def test_crowded_blocks_keep_the_directory_at_one_byte_per_bucket(tmp_path: Path) -> None:
+    """Low-entropy hashes pile into a few buckets (all-zero substrings): those blocks move to `wide` instead of
+    widening every bucket's entry, answers stay exact, and a snapshot keeps them."""
+    rng = np.random.default_rng(21)
+    words = np.concatenate([dataset("low_entropy", 3000, seed=4), dataset("uniform", 3000, seed=5)])
+    segment = mih.Segment.build(words, np.arange(len(words)), np.zeros(len(words)))
+    assert segment.rel.dtype == np.uint8
+    crowded = segment.base & mih.wide_flag(segment.base) != 0
+    assert crowded.any() and len(segment.wide) == crowded.sum() * ((1 << mih._BLOCK_SHIFT) + 1)
+    queries = np.concatenate([near(rng, words, 60, 31), dataset("low_entropy", 20, seed=6)])
+    want = set(zip(*(a.tolist() for a in brute.range_search(queries, words, 31)), strict=True))
+    for index in (segment, _saved_and_loaded(segment, tmp_path)):
+        qrows, rows, dist = index.search(queries, 31)
+        assert set(zip(qrows.tolist(), rows.tolist(), dist.tolist(), strict=True)) == want
+        assert len(qrows) == len(want)
+
+
+def _saved_and_loaded(segment: mih.Segment, directory: Path) -> mih.Segment:
+    segment.save(directory / "crowded")
+    return mih.Segment.load(directory / "crowded")
+
+
+def test_snapshot_from_before_the_wide_blocks_still_loads(tmp_path: Path) -> None:
+    """A segment saved without `wide.npy` and with a narrow base (the earlier format) loads and answers exactly."""
+    rng = np.random.default_rng(22)
+    words = dataset("uniform", 900, seed=7)
+    segment = mih.Segment.build(words, np.arange(len(words)), np.zeros(len(words)))
+    assert not (segment.base & mih.wide_flag(segment.base)).any()
+    segment.save(tmp_path / "old")
+    (tmp_path / "old" / "wide.npy").unlink()
+    np.save(tmp_path / "old" / "base.npy", segment.base.astype(np.uint16), allow_pickle=False)
+    loaded = mih.Segment.load(tmp_path / "old")
+    queries = near(rng, words, 40, 31)
+    want = set(zip(*(a.tolist() for a in brute.range_search(queries, words, 31)), strict=True))
+    qrows, rows, dist = loaded.search(queries, 31)
+    assert set(zip(qrows.tolist(), rows.tolist(), dist.tolist(), strict=True)) == want

@@ -68,6 +68,8 @@ def mih_search(
     base: np.ndarray,
     rel_offsets: np.ndarray,
     base_offsets: np.ndarray,
+    wide: np.ndarray,
+    wide_flag: int,
     masks: np.ndarray,
     mask_starts: np.ndarray,
     part_bits: np.ndarray,
@@ -88,8 +90,9 @@ def mih_search(
     `keys` is (queries, tables) substring keys; table t probes `masks[mask_starts[t]:mask_starts[t + 1]]`, every
     key within `radii[t]` bits (an empty range and radius -1 skip it); `part_bits[t]` is table t's substring as a
     256-bit mask over the four words. A bucket k of table t holds positions `base[base_offsets[t] + (k >> s)] +
-    rel[j]` up to `... + rel[j + 1]` with `j = rel_offsets[t] + k + (k >> s)`; positions index `perm`, which holds
-    stored rows.
+    rel[j]` up to `... + rel[j + 1]` with `j = rel_offsets[t] + k + (k >> s)`, unless that base has `wide_flag` set:
+    then the block's bucket starts are absolute, at `wide[(base ^ wide_flag) + (k mod 2^s)]`. Positions index
+    `perm`, which holds stored rows.
     """
     n_queries, n_tables = keys.shape
     words_at = np.uint64(words.ctypes.data)
@@ -103,6 +106,7 @@ def mih_search(
     starts = np.empty(widest, dtype=np.int64)  # one query's non-empty buckets in one table
     sizes = np.empty(widest, dtype=np.int64)
     last = len(perm) - 1
+    in_block = (1 << block_shift) - 1
     ends = np.zeros(n_queries + 1, dtype=np.int64)
     found = 0
     most = 0
@@ -125,10 +129,17 @@ def mih_search(
                     _prefetch(rel_at_address + np.uint64(rel_at + ahead + (ahead >> block_shift)) * rel_item)
                 probe = key ^ masks[k]
                 block = probe >> block_shift
-                slot = rel_at + probe + block
-                first = np.int64(rel[slot])
-                size = np.int64(rel[slot + 1]) - first
-                starts[buckets] = np.int64(base[base_at + block]) + first
+                at = np.int64(base[base_at + block])
+                if at & wide_flag:  # a crowded block: its bucket starts are absolute, in `wide` (rare)
+                    w = (at ^ wide_flag) + (probe & in_block)
+                    start = np.int64(wide[w])
+                    size = np.int64(wide[w + 1]) - start
+                else:
+                    slot = rel_at + probe + block
+                    first = np.int64(rel[slot])
+                    size = np.int64(rel[slot + 1]) - first
+                    start = at + first
+                starts[buckets] = start
                 sizes[buckets] = size
                 buckets += size != 0  # no branch: whether a bucket is empty is a coin toss
             # Pass 2: the buckets' stored rows, asking for the positions PERM_AHEAD buckets on.

@@ -195,6 +195,31 @@ def part_bits(parts: tuple[Part, ...]) -> np.ndarray:
     return out
 
 
+def wide_flag(base: np.ndarray) -> int:
+    """The bit of a block base that marks a crowded block (whose bucket starts live in `wide`): the top bit of the
+    base's type, which no position reaches (bases are uint32 only while positions stay below 2^31)."""
+    return 1 << 31 if base.dtype == np.uint32 else 1 << 62
+
+
+def _spill_crowded(base: np.ndarray, rel: np.ndarray, positions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base, rel, wide): blocks holding more than 255 entries moved out of the one-byte `rel` into `wide`.
+
+    Why: a single crowded block (low-entropy hashes all share a few substring values, e.g. all-zero) would
+    otherwise widen `rel` to two bytes for every bucket of every table: measured 72 instead of 63 bytes per hash on
+    the benchmark's skewed set. A crowded block's base holds `wide_flag | offset`, and its 2^s + 1 absolute bucket
+    starts sit at `wide[offset:]`; its `rel` entries are zero and unused.
+    """
+    width = (1 << _BLOCK_SHIFT) + 1
+    blocks = rel.reshape(-1, width)
+    crowded = np.flatnonzero(blocks[:, -1] > np.iinfo(np.uint8).max)
+    small = positions < 1 << 31 and len(crowded) * width < 1 << 31
+    base = base.astype(np.uint32 if small else np.int64)
+    wide = (base[crowded, None].astype(np.int64) + blocks[crowded]).ravel()
+    base[crowded] = wide_flag(base) | (np.arange(len(crowded), dtype=np.int64) * width)
+    blocks[crowded] = 0
+    return base, _narrow(blocks.ravel()), wide.astype(np.uint32 if positions < 1 << 32 else np.int64)
+
+
 def _narrow(values: np.ndarray) -> np.ndarray:
     peak = int(values.max()) if len(values) else 0
     for dtype in (np.uint8, np.uint16, np.uint32):
@@ -236,6 +261,7 @@ class Segment:
         base: np.ndarray,
         rel_offsets: np.ndarray,
         base_offsets: np.ndarray,
+        wide: np.ndarray | None = None,
     ) -> None:
         self.words = words
         self.ids = ids
@@ -243,9 +269,14 @@ class Segment:
         self.parts = parts
         self.perm = perm
         self.rel = rel
-        self.base = base
         self.rel_offsets = rel_offsets
         self.base_offsets = base_offsets
+        # Snapshots from before crowded blocks were spilled may hold narrower bases, or uint32 ones whose values
+        # reach the flag bit: give them the type `wide_flag` expects.
+        if base.dtype != np.int64 and (base.dtype != np.uint32 or len(perm) >= 1 << 31):
+            base = base.astype(np.uint32 if len(perm) < 1 << 31 else np.int64)
+        self.base = base
+        self.wide = np.zeros(1, dtype=np.uint32) if wide is None or len(wide) == 0 else wide
         self._plans: dict[int, _Plan] = {}
         self._part_bits = part_bits(parts)
 
@@ -277,21 +308,14 @@ class Segment:
         bases, rels = zip(*directories, strict=True)
         rel_offsets = np.cumsum([0, *(len(r) for r in rels[:-1])]).astype(np.int64)
         base_offsets = np.cumsum([0, *(len(b) for b in bases[:-1])]).astype(np.int64)
-        return cls(
-            words,
-            ids,
-            banks,
-            parts,
-            perm,
-            _narrow(np.concatenate(rels)),
-            _narrow(np.concatenate(bases)),
-            rel_offsets,
-            base_offsets,
-        )
+        assert (rel_offsets == base_offsets * ((1 << _BLOCK_SHIFT) + 1)).all()  # block g's rel starts at g * 33
+        base, rel, wide = _spill_crowded(np.concatenate(bases), np.concatenate(rels), len(perm))
+        return cls(words, ids, banks, parts, perm, rel, base, rel_offsets, base_offsets, wide)
 
     @property
     def nbytes_beyond_hashes(self) -> int:
-        return self.perm.nbytes + self.rel.nbytes + self.base.nbytes + self.ids.nbytes + self.banks.nbytes
+        arrays = (self.perm, self.rel, self.base, self.wide, self.ids, self.banks)
+        return sum(a.nbytes for a in arrays)
 
     def _plan(self, threshold: int) -> _Plan:
         plan = self._plans.get(threshold)
@@ -353,6 +377,8 @@ class Segment:
                 self.base,
                 self.rel_offsets,
                 self.base_offsets,
+                self.wide,
+                wide_flag(self.base),
                 plan.masks,
                 plan.mask_starts,
                 self._part_bits,
@@ -370,7 +396,7 @@ class Segment:
         return qrows[:hits], rows[:hits], dist[:hits]
 
     # --- persistence -------------------------------------------------------------------------------------------
-    _ARRAYS = ("words", "ids", "banks", "perm", "rel", "base", "rel_offsets", "base_offsets")
+    _ARRAYS = ("words", "ids", "banks", "perm", "rel", "base", "rel_offsets", "base_offsets", "wide")
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -385,5 +411,6 @@ class Segment:
             return np.load(directory / f"{name}.npy", allow_pickle=False)
 
         parts = tuple(Part(int(o), int(ln)) for o, ln in get("parts"))
-        words, ids, banks, perm, rel, base, rel_offsets, base_offsets = (get(name) for name in cls._ARRAYS)
-        return cls(aligned_rows(words), ids, banks, parts, perm, rel, base, rel_offsets, base_offsets)
+        words, ids, banks, perm, rel, base, rel_offsets, base_offsets = (get(name) for name in cls._ARRAYS[:-1])
+        wide = get("wide") if (directory / "wide.npy").exists() else None  # older snapshots have none
+        return cls(aligned_rows(words), ids, banks, parts, perm, rel, base, rel_offsets, base_offsets, wide)
