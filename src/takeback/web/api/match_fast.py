@@ -88,7 +88,9 @@ class MatchFastPath:
         route = _ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
         app = scope.get("app")
         state: AppState | None = getattr(app.state, "takeback", None) if app is not None else None
-        headers = dict(scope.get("headers") or ())
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers") or ():
+            headers.setdefault(name, value)  # the first of repeated headers, as Starlette's Headers.get gives
         if route is None or state is None or not _is_json(headers.get(b"content-type")):
             await self.app(scope, receive, send)
             return
