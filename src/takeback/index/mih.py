@@ -201,6 +201,11 @@ def wide_flag(base: np.ndarray) -> int:
     return 1 << 31 if base.dtype == np.uint32 else 1 << 62
 
 
+def _base_type(positions: int, wide_entries: int = 0) -> type[np.unsignedinteger] | type[np.signedinteger]:
+    """uint32 while every position and every offset into `wide` stays below the flag bit 2^31, else int64."""
+    return np.uint32 if positions < 1 << 31 and wide_entries < 1 << 31 else np.int64
+
+
 def _spill_crowded(base: np.ndarray, rel: np.ndarray, positions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(base, rel, wide): blocks holding more than 255 entries moved out of the one-byte `rel` into `wide`.
 
@@ -212,8 +217,7 @@ def _spill_crowded(base: np.ndarray, rel: np.ndarray, positions: int) -> tuple[n
     width = (1 << _BLOCK_SHIFT) + 1
     blocks = rel.reshape(-1, width)
     crowded = np.flatnonzero(blocks[:, -1] > np.iinfo(np.uint8).max)
-    small = positions < 1 << 31 and len(crowded) * width < 1 << 31
-    base = base.astype(np.uint32 if small else np.int64)
+    base = base.astype(_base_type(positions, len(crowded) * width))
     wide = (base[crowded, None].astype(np.int64) + blocks[crowded]).ravel()
     base[crowded] = wide_flag(base) | (np.arange(len(crowded), dtype=np.int64) * width)
     blocks[crowded] = 0
@@ -273,8 +277,9 @@ class Segment:
         self.base_offsets = base_offsets
         # Snapshots from before crowded blocks were spilled may hold narrower bases, or uint32 ones whose values
         # reach the flag bit: give them the type `wide_flag` expects.
-        if base.dtype != np.int64 and (base.dtype != np.uint32 or len(perm) >= 1 << 31):
-            base = base.astype(np.uint32 if len(perm) < 1 << 31 else np.int64)
+        kind = _base_type(len(perm), 0 if wide is None else len(wide))
+        if base.dtype != np.int64 and base.dtype != kind:
+            base = base.astype(kind)
         self.base = base
         self.wide = np.zeros(1, dtype=np.uint32) if wide is None or len(wide) == 0 else wide
         self._plans: dict[int, _Plan] = {}

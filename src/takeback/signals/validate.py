@@ -71,10 +71,9 @@ def all_canonical(stype: SignalType, values: Sequence[str]) -> bool:
     the batch API then skips checking them one by one. False says nothing about which is wrong, or whether any is:
     the per-value check decides and names the culprit."""
     length = stype.hex_length
-    fast = _CANONICAL_ANY_HEX if length else None
-    if fast is None or not all(isinstance(v, str) and len(v) == length for v in values):
+    if not length or not all(isinstance(v, str) and len(v) == length for v in values):
         return False
-    return fast.fullmatch("".join(values)) is not None
+    return _CANONICAL_ANY_HEX.fullmatch("".join(values)) is not None
 
 
 def parse_vpdq(value: str) -> list[VpdqFrame]:

@@ -42,10 +42,13 @@ def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | 
     return x_api_key.strip() if x_api_key and x_api_key.strip() else None
 
 
+def _key_of(request: Request) -> str | None:
+    return key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+
+
 async def authenticate(request: Request) -> Principal:
     """Dependency: any authenticated client within its rate limit."""
-    key = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    return await authenticate_key(app_state(request), key)
+    return await authenticate_key(app_state(request), _key_of(request))
 
 
 async def authenticate_key(state: AppState, key: str | None, scope: str | None = None) -> Principal:
@@ -89,8 +92,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """Dependency: an authenticated client holding `scope` (admin holds every scope)."""
 
     async def dependency(request: Request) -> Principal:
-        key = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
-        return await authenticate_key(app_state(request), key, scope)
+        return await authenticate_key(app_state(request), _key_of(request), scope)
 
     dependency.__name__ = f"require_{scope}"
     return dependency

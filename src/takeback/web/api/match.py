@@ -6,6 +6,7 @@ only handed to the background dispatcher — the response never waits for a deli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -71,6 +72,12 @@ def _bank_scope(state: AppState, principal: Principal, names: list[str] | None) 
     return frozenset(usable_bank(state, principal, name).id for name in dict.fromkeys(names))
 
 
+def _item(names: dict[int, str], bank_id: int, signal_id: int, signal_type: str, distance: int) -> dict[str, Any]:
+    """One match as the MatchItem shape (both answer paths build it here, so they cannot differ)."""
+    bank = names.get(bank_id, str(bank_id))
+    return {"bank": bank, "signal_id": signal_id, "signal_type": signal_type, "distance": distance}
+
+
 def _items(state: AppState, queries: list[Query], results: list[list[Match]]) -> list[list[dict[str, Any]]]:
     """Plain dicts (the MatchItem shape, nulls left out): built once, sent as they are (no second validation)."""
     bank_ids = {m.bank_id for matches in results for m in matches}
@@ -79,12 +86,7 @@ def _items(state: AppState, queries: list[Query], results: list[list[Match]]) ->
     for query, matches in zip(queries, results, strict=True):
         items = []
         for m in matches:
-            item: dict[str, Any] = {
-                "bank": names.get(m.bank_id, str(m.bank_id)),
-                "signal_id": m.signal_id,
-                "signal_type": query.signal_type,
-                "distance": m.distance,
-            }
+            item = _item(names, m.bank_id, m.signal_id, query.signal_type, m.distance)
             if m.query_match_pct is not None:
                 item["query_match_pct"] = m.query_match_pct
             if m.compared_match_pct is not None:
@@ -102,7 +104,7 @@ def _pdq_items(
     if len(qrows):
         names = state.bank_names({int(b) for b in np.unique(banks)})
         for q, sid, bank, d in zip(qrows.tolist(), ids.tolist(), banks.tolist(), dist.tolist(), strict=True):
-            out[q].append({"bank": names.get(bank, str(bank)), "signal_id": sid, "signal_type": "pdq", "distance": d})
+            out[q].append(_item(names, bank, sid, "pdq", d))
     return out
 
 
@@ -153,21 +155,17 @@ async def answer_batch(
     limit = state.settings.max_match_batch
     if len(queries) > limit:
         raise ApiError(413, "batch_too_large", f"at most {limit} queries per batch")
-    inline = not banks and len(queries) <= INLINE_BATCH
+    run: Callable[[AppState, Principal, Any, list[str] | None], list[list[dict[str, Any]]]]
     values = _pdq_lane(queries)
     if values is not None:
-        if inline:
-            items = _run_pdq(state, principal, values, None)
-        else:
-            items = await run_in_threadpool(_run_pdq, state, principal, values, banks)
-        notified = [("pdq", v) for v in values]
+        run, work, notified = _run_pdq, values, [("pdq", v) for v in values]
     else:
         checked = [_query(state, q, i) for i, q in enumerate(queries)]
-        if inline:
-            items = _run(state, principal, checked, None)
-        else:
-            items = await run_in_threadpool(_run, state, principal, checked, banks)
-        notified = [(q.signal_type, q.value) for q in checked]
+        run, work, notified = _run, checked, [(q.signal_type, q.value) for q in checked]
+    if not banks and len(queries) <= INLINE_BATCH:
+        items = run(state, principal, work, None)
+    else:
+        items = await run_in_threadpool(run, state, principal, work, banks)
     _notify(state, principal, notified, items)
     return _to_json({"results": [{"matches": m} for m in items]})
 
