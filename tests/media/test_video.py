@@ -11,6 +11,7 @@ import pytest
 from takeback.media import video
 from takeback.media.errors import CorruptMedia, EmptyFile, NoVideoStream
 from takeback.signals import pdq
+from takeback.signals.pdq_fast import PlaneHasher
 from takeback.signals.vpdq import VPDQ_QUALITY_THRESHOLD, hash_video
 
 
@@ -49,6 +50,68 @@ def test_samples_inside_long_gop(long_gop_video: Path) -> None:
 def test_segment_bounds(short_video: Path) -> None:
     frames = list(video.sample_frames(short_video, start=3, end=6))
     assert [f.timestamp for f in frames] == [3.0, 4.0, 5.0]
+
+
+def _every_frame(path: Path) -> dict[float, np.ndarray]:
+    """Each frame's luma by presentation time, from a plain decode of the whole stream."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        origin = stream.start_time or 0
+        return {
+            round(float((frame.pts - origin) * stream.time_base), 6): video._luma_of(frame)[0].copy()
+            for frame in container.decode(stream)
+        }
+
+
+def test_unreferenced_frames_are_skipped_without_changing_any_frame(
+    long_gop_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[float] = []
+    keep = video._Sampler._keep
+
+    def counting(self: video._Sampler, frames: dict, frame: object, wanted: list[float]) -> None:
+        decoded.append(1)
+        keep(self, frames, frame, wanted)
+
+    monkeypatch.setattr(video._Sampler, "_keep", counting)
+    sampled = list(video.sample_frames(long_gop_video, interval=0.5))
+    with_skipping = len(decoded)
+    decoded.clear()
+    with monkeypatch.context() as plain:
+        plain.setattr(video._Decoders, "skip_unwanted", lambda self, ctx, skip: None)
+        unskipped = list(video.sample_frames(long_gop_video, interval=0.5))
+    # The B-frames nothing is predicted from were not decoded...
+    assert with_skipping < len(decoded)
+    # ...and every sampled frame is still the one a full decode shows, bit for bit.
+    every = _every_frame(long_gop_video)
+    assert [f.timestamp for f in sampled] == [f.timestamp for f in unskipped]
+    for frame in sampled:
+        np.testing.assert_array_equal(frame.luma, every[frame.timestamp])
+
+
+def test_keyframes_decoded_alone_may_skip_the_loop_filter(short_video: Path) -> None:
+    filtered = list(video.sample_frames(short_video))
+    unfiltered = list(video.sample_frames(short_video, deblock=False))
+    assert [f.timestamp for f in unfiltered] == [f.timestamp for f in filtered]
+    # The filter really was left out (pixels differ), and PDQ hardly notices.
+    assert any(not np.array_equal(a.luma, b.luma) for a, b in zip(filtered, unfiltered, strict=True))
+    hasher = PlaneHasher(240, 320)
+    distances = [
+        pdq.hamming(hasher.hash(a.luma, limited_range=True).hex, hasher.hash(b.luma, limited_range=True).hex)
+        for a, b in zip(filtered, unfiltered, strict=True)
+    ]
+    assert max(distances) <= 4
+
+
+def test_frames_decoded_past_a_keyframe_keep_the_loop_filter(long_gop_video: Path) -> None:
+    """Later frames are predicted from the keyframe: an unfiltered one would carry its error into them."""
+    every = _every_frame(long_gop_video)
+    frames = list(video.sample_frames(long_gop_video, interval=0.5, deblock=False))
+    assert len(frames) == 16
+    for frame in frames:
+        np.testing.assert_array_equal(frame.luma, every[frame.timestamp])
 
 
 @pytest.mark.parametrize("fixture", ["short_video", "long_gop_video"])

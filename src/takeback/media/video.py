@@ -184,8 +184,17 @@ def sample_frames(
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES,
     threads: int = 1,
+    deblock: bool = True,
 ) -> Iterator[SampledFrame]:
     """Yield the frame displayed at each instant k*interval in [start, end).
+
+    `deblock=False` lets the decoder leave out its loop (deblocking) filter
+    on keyframes decoded alone, i.e. GOPs whose only wanted frame is their
+    first, as in phone videos with a keyframe every second.  The filter
+    smooths 4- and 8-pixel block edges, which PDQ's 64x64 downsampling
+    averages away anyway (frame hashes move by 0-2 bits), and it is about a
+    tenth of the decoding.  Skipping it on a frame that later frames are
+    predicted from would carry its error into them, so that is never done.
 
     Each frame is yielded at most once (a still that lasts 5 s is one sample).
     Raises `MediaError` subclasses for files that cannot be opened or decoded
@@ -207,16 +216,15 @@ def sample_frames(
         time_base = stream.time_base or Fraction(1, 90000)
         origin = stream.start_time if stream.start_time is not None else 0
         ctx = stream.codec_context
-        ctx.thread_count = max(1, threads)
-        if threads > 1:
-            ctx.thread_type = "AUTO"
+        _configure(ctx, threads)
         if start > 0:
             # An unseekable file is simply read from the beginning.
             with contextlib.suppress(av.error.FFmpegError):
                 container.seek(
                     int((start + origin * float(time_base)) / float(time_base)), stream=stream, backward=True
                 )
-        state = _Sampler(info.fps, interval, start, end, float(origin * time_base), time_base)
+        decoders = _Decoders(ctx, threads, deblock)
+        state = _Sampler(info.fps, interval, start, end, float(origin * time_base), time_base, decoders)
         gop: list[_Packet] = []
         gop_bytes = 0
         decoded_any = False
@@ -229,7 +237,7 @@ def sample_frames(
                     continue
                 when = float((stamp - origin) * time_base)
                 if packet.is_keyframe and gop:
-                    for sample in state.run_gop(ctx, gop, next_key_time=when):
+                    for sample in state.run_gop(gop, next_key_time=when):
                         decoded_any = True
                         yield sample
                     gop, gop_bytes = [], 0
@@ -242,7 +250,7 @@ def sample_frames(
             if gop:
                 # The last GOP runs until its last frame has been shown.
                 stream_end = max(p.time for p in gop) + 1.0 / info.fps
-                for sample in state.run_gop(ctx, gop, next_key_time=stream_end):
+                for sample in state.run_gop(gop, next_key_time=stream_end):
                     decoded_any = True
                     yield sample
         except MediaError:
@@ -257,11 +265,75 @@ def sample_frames(
             raise CorruptMedia("no decodable video frames")
 
 
+#: Decoders whose loop filter FFmpeg's `skip_loop_filter` turns off, and that
+#: a fresh context can run from the stream's extradata alone.
+_DEBLOCKING_CODECS = frozenset({"h264", "hevc"})
+
+
+def _configure(ctx: Any, threads: int, skip_loop_filter: str | None = None) -> None:
+    ctx.thread_count = max(1, threads)
+    if threads > 1:
+        ctx.thread_type = "AUTO"
+    if skip_loop_filter is not None:
+        # A decoder option, read when the decoder opens (on its first packet).
+        ctx.options = {"skip_loop_filter": skip_loop_filter}
+
+
+class _Decoders:
+    """The stream's decoder, and for `deblock=False` a second one for keyframes decoded alone.
+
+    FFmpeg reads `skip_loop_filter` only when a decoder opens, and a GOP
+    decoded past its keyframe needs the filter, so keyframes alone go to
+    their own decoder; GOPs are decoded independently (the decoder is flushed
+    after each), so nothing is lost by switching.
+
+    With one decoding thread, packets the sampling does not want and that no
+    other frame refers to are not decoded at all (`skip_frame`): the decoder
+    reads the packet's header and drops it.  In a long GOP with B-frames that
+    is about half of the frames, and the output is bit for bit the same:
+    nothing is predicted from them.  With frame threads a packet may be
+    decoded after `decode()` returns, so the setting could not follow the
+    packets, and it is left alone.
+    """
+
+    def __init__(self, ctx: Any, threads: int, deblock: bool) -> None:
+        self.ctx = ctx
+        self.threads = threads
+        self.separate_keyframes = not deblock and ctx.codec.name in _DEBLOCKING_CODECS
+        self.can_skip = threads <= 1
+        self._keyframes: Any = None
+
+    def for_gop(self, keyframe_only: bool) -> Any:
+        if not (keyframe_only and self.separate_keyframes):
+            return self.ctx
+        if self._keyframes is None:
+            import av
+
+            keyframes = av.CodecContext.create(self.ctx.codec.name, "r")
+            keyframes.extradata = self.ctx.extradata
+            _configure(keyframes, self.threads, skip_loop_filter="all")
+            self._keyframes = keyframes
+        return self._keyframes
+
+    def skip_unwanted(self, ctx: Any, skip: bool) -> None:
+        if self.can_skip:
+            setting = "NONREF" if skip else "DEFAULT"
+            if ctx.skip_frame != setting:
+                ctx.skip_frame = setting
+
+
 class _Sampler:
     """Decides, GOP by GOP, which packets to decode for the sampling instants."""
 
     def __init__(
-        self, fps: float, interval: float, start: float, end: float | None, origin_seconds: float, time_base: Fraction
+        self,
+        fps: float,
+        interval: float,
+        start: float,
+        end: float | None,
+        origin_seconds: float,
+        time_base: Fraction,
+        decoders: _Decoders,
     ) -> None:
         self.fps = fps
         self.time_base = time_base
@@ -271,6 +343,7 @@ class _Sampler:
         self.next_index = max(0, math.ceil(start / interval - 1e-9))
         self.end = end
         self.last_emitted_time = -math.inf
+        self.decoders = decoders
 
     def _target(self, k: int) -> float:
         return k * self.interval
@@ -281,7 +354,7 @@ class _Sampler:
     def finished(self, when: float) -> bool:
         return self.end is not None and when >= self.end and self._target(self.next_index) >= self.end
 
-    def run_gop(self, ctx: Any, gop: list[_Packet], next_key_time: float) -> Iterator[SampledFrame]:
+    def run_gop(self, gop: list[_Packet], next_key_time: float) -> Iterator[SampledFrame]:
         # Presentation times in this GOP, and which instants fall before the next keyframe.
         times = sorted(p.time for p in gop)
         wanted: dict[float, int] = {}
@@ -297,10 +370,13 @@ class _Sampler:
             self.next_index += 1
         if not wanted:
             return
-        last = max(i for i, p in enumerate(gop) if p.time in wanted)
+        needed = [p.time in wanted for p in gop]
+        last = max(i for i, need in enumerate(needed) if need)
+        ctx = self.decoders.for_gop(keyframe_only=last == 0 and gop[0].packet.is_keyframe)
         frames: dict[float, Any] = {}
         wanted_times = sorted(wanted)
-        for item in gop[: last + 1]:
+        for item, need in zip(gop[: last + 1], needed, strict=False):
+            self.decoders.skip_unwanted(ctx, skip=not need)
             for frame in ctx.decode(item.packet):
                 self._keep(frames, frame, wanted_times)
         for frame in ctx.decode(None):

@@ -114,7 +114,7 @@ def hash_video(
     hasher: PlaneHasher | None = None
     try:
         for sample in video.sample_frames(
-            path, interval=step, start=start, end=end, max_frame_pixels=max_frame_pixels
+            path, interval=step, start=start, end=end, max_frame_pixels=max_frame_pixels, deblock=exact
         ):
             if exact:
                 frame_hash = _exact_frame_hash(sample)
@@ -135,9 +135,7 @@ def hash_video(
             if Mode.BORDERS in modes or Mode.BORDERS in query_modes:
                 inside = frame_inside_border(sample.luma, sample.limited_range)
                 any_border |= inside is not None
-                framed.append(
-                    own if inside is None else FrameHash(sample.frame_number, sample.timestamp, *inside)
-                )
+                framed.append(own if inside is None else FrameHash(sample.frame_number, sample.timestamp, *inside))
             if smooth:
                 soft = smooth_frame_hash(sample.luma, sample.limited_range)
                 smoothed.append(FrameHash(sample.frame_number, sample.timestamp, soft.quality, soft.hex))
