@@ -21,6 +21,7 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -156,16 +157,47 @@ def hash_reduced(
     return _hash_from_buffer(buf)
 
 
+#: Outputs per band in `PlaneHasher`: 4 keeps each band ~4/64 of the width plus two filter windows wide.
+_BAND_OUTPUTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Band:
+    first: int  # output columns [first, first + weights.shape[1])
+    start: int  # input columns [start, stop) that reach them
+    stop: int
+    weights: npt.NDArray[np.float32]  # (stop - start) x outputs
+
+
+def _bands(operator: npt.NDArray[np.float64], outputs: int = _BAND_OUTPUTS) -> tuple[_Band, ...]:
+    """The column operator cut into bands of a few outputs each, with only the input columns each band reaches.
+
+    Why: each of the 64 outputs reaches about two filter windows (n/32) of the n inputs, so a dense product spends
+    nine-tenths of its work multiplying by zero.  Weights below a billionth of the largest are the running sums'
+    rounding residue, not the filter, and are left out.
+    """
+    floor = float(np.abs(operator).max()) * 1e-9
+    bands = []
+    for first in range(0, operator.shape[0], outputs):
+        block = operator[first : first + outputs]
+        reached = np.flatnonzero((np.abs(block) > floor).any(axis=0))
+        start, stop = int(reached[0]), int(reached[-1]) + 1
+        bands.append(_Band(first, start, stop, np.ascontiguousarray(block[:, start:stop].T, dtype=np.float32)))
+    return tuple(bands)
+
+
 class PlaneHasher:
     """Hashes many same-sized uint8 planes (video frames) with the full-size
     operator, reusing its float buffers: fresh multi-megabyte arrays per frame
-    cost more in page faults than the arithmetic itself."""
+    cost more in page faults than the arithmetic itself.  The column pass is
+    banded (`_bands`): a 720p frame's hash takes about a third of the time of
+    a dense product with the same weights."""
 
     def __init__(self, height: int, width: int) -> None:
         self.height = height
         self.width = width
         self._rows = full_operator(height).astype(np.float32)
-        self._cols_t = np.ascontiguousarray(full_operator(width).astype(np.float32).T)
+        self._bands = _bands(full_operator(width))
         self._plane = np.empty((height, width), dtype=np.float32)
         self._partial = np.empty((height, 64), dtype=np.float32)
 
@@ -176,7 +208,12 @@ class PlaneHasher:
         if self.height < pdq.MIN_HASHABLE_DIM or self.width < pdq.MIN_HASHABLE_DIM:
             return pdq.PdqHash("0" * pdq.HEX_LENGTH, 0)
         np.copyto(self._plane, plane, casting="unsafe")
-        np.matmul(self._plane, self._cols_t, out=self._partial)
+        for band in self._bands:
+            np.matmul(
+                self._plane[:, band.start : band.stop],
+                band.weights,
+                out=self._partial[:, band.first : band.first + band.weights.shape[1]],
+            )
         buf = (self._rows @ self._partial).astype(np.float64)
         if limited_range:
             buf = (buf - 16.0) * (255.0 / 219.0)
