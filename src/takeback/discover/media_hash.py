@@ -203,7 +203,7 @@ def hash_video_bytes(
             raise TooLarge(f"video frames are {width}x{height}, over the frame limit")
         time_base = stream.time_base or Fraction(1, 90000)
         next_time: float | None = None
-        hasher: pdq_fast.PlaneHasher | None = None
+        hashers = pdq_fast.FrameHashers()
         decoded = 0
         try:
             for frame in container.decode(stream):
@@ -218,14 +218,12 @@ def hash_video_bytes(
                 arr = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
                 if arr.shape[0] * arr.shape[1] > max_frame_pixels:
                     raise TooLarge("video frame over the frame limit")
-                if hasher is None or (hasher.height, hasher.width) != arr.shape:
-                    hasher = pdq_fast.PlaneHasher(*arr.shape)
-                result: PdqHash = hasher.hash(arr)
+                result: PdqHash = hashers.hash(arr)
                 frames.append(FrameHash(result.hex, result.quality, round(when, 3)))
-                inside = frame_inside_border(arr) if Mode.BORDERS in query_modes else None
+                inside = frame_inside_border(arr, hashers=hashers) if Mode.BORDERS in query_modes else None
                 framed.append(frames[-1] if inside is None else FrameHash(inside[1], inside[0], round(when, 3)))
                 if Mode.SMOOTH in query_modes:
-                    soft = smooth_frame_hash(arr)
+                    soft = smooth_frame_hash(arr, hashers=hashers)
                     smoothed.append(FrameHash(soft.hex, soft.quality, round(when, 3)))
                 next_time = when + interval
                 if len(frames) >= max_frames:
