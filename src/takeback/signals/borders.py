@@ -139,15 +139,20 @@ def _cut(lines: npt.NDArray[np.float32], minimum: int, rule: BorderRule) -> int:
     return run if any(_edge(lines[run - 1], line, rule) for line in inside) else 0
 
 
-def find_content(luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: BorderRule = DEFAULT_RULE) -> Box | None:
+def find_content(
+    luma: npt.NDArray[np.uint8] | npt.NDArray[np.floating], rule: BorderRule = DEFAULT_RULE, factor: int | None = None
+) -> Box | None:
     """The box inside the border, or None when there is no border worth trimming.
 
     Iterates until stable: trimming the top bar can make a side bar's columns uniform (they no longer cross it).
+    `factor`: search on block means of factor x factor pixels (default: the least that brings each side within
+    WORK_SIDE); the box is scaled back to `luma`'s pixels.
     """
     shape = np.shape(luma)
     if len(shape) != 2:
         raise ValueError(f"expected an (H, W) luma plane, got shape {shape}")
-    factor = -(-max(shape) // WORK_SIDE)
+    if factor is None:
+        factor = -(-max(shape) // WORK_SIDE)
     if factor > 1:
         # Medians of every line cost O(pixels log): decide on block means, then scale the box back.
         small = block_means(luma, factor)
