@@ -16,6 +16,7 @@ before any pixel is decoded.
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
+from takeback.media import jpeg_dc
 from takeback.media.errors import (
     CorruptMedia,
     EmptyFile,
@@ -142,8 +144,8 @@ def _luma_u8(img: Image.Image) -> npt.NDArray[np.uint8]:
     return np.asarray(img)
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
-    if path.stat().st_size == 0:
+def _open(path: Path, max_pixels: int, data: bytes | None = None) -> Image.Image:
+    if (len(data) if data is not None else path.stat().st_size) == 0:
         raise EmptyFile("file is empty (0 bytes)")
     # Our own pixel cap is the one that applies; Pillow's must not fire first.
     if Image.MAX_IMAGE_PIXELS is not None and max_pixels // 2 + 1 > Image.MAX_IMAGE_PIXELS:
@@ -151,7 +153,7 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(io.BytesIO(data) if data is not None else path)
     except Image.DecompressionBombError as exc:
         raise TooLarge(f"image dimensions exceed the pixel limit ({exc})") from None
     except UnidentifiedImageError:
@@ -168,44 +170,30 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     return img
 
 
-def decode_image(path: Path, *, exact: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def decode_image(
+    path: Path, *, exact: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, data: bytes | None = None
+) -> DecodedImage:
     """Luma of the first frame of an image file, oriented as displayed.
 
-    Raises a `MediaError` subclass with a one-line reason for anything that
-    cannot be hashed; never a bare decoder exception.
+    `data` is the file's bytes when the caller has already read them (for the digests), so the file is not read
+    twice.  Raises a `MediaError` subclass with a one-line reason for anything that cannot be hashed; never a bare
+    decoder exception.
     """
     try:
-        img = _open(path, max_pixels)
+        img = _open(path, max_pixels, data)
         with img:
             fmt = img.format or "unknown"
             orientation = _orientation(img)
             width, height = img.size
-            scale = 1
-            if not exact:
-                wanted = reduction_for(height, width)
-                if fmt in _DRAFTABLE and wanted > 1 and img.mode in ("RGB", "L", "YCbCr"):
-                    drafted = img.draft("L", (-(-width // wanted), -(-height // wanted)))
-                    if drafted is not None:
-                        box = drafted[1]
-                        scale = max(1, round(width / box[2])) if box[2] else 1
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    img.load()
-                if scale == 1 and wanted > 1:
-                    luma_img = Image.fromarray(_luma_u8(img))
-                    luma_img = luma_img.reduce(wanted)
-                    scale = wanted
-                    plane = np.asarray(luma_img)
-                else:
-                    plane = _luma_u8(img)
-                luma: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = _orient(plane, orientation)
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    img.load()
+            if exact:
+                _load(img)
                 from takeback.signals.pdq import luma_from_rgb
 
-                luma = luma_from_rgb(_orient(_rgb(img), orientation))
+                luma: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = luma_from_rgb(_orient(_rgb(img), orientation))
+                scale = 1
+            else:
+                plane, scale = _reduced_luma(img, fmt, path, data)
+                luma = _orient(plane, orientation)
     except MediaError:
         raise
     except Image.DecompressionBombError as exc:
@@ -224,6 +212,33 @@ def decode_image(path: Path, *, exact: bool = False, max_pixels: int = DEFAULT_M
         exact=exact,
         reversed_axes=_REVERSED_AXES[orientation],
     )
+
+
+def _load(img: Image.Image) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img.load()
+
+
+def _reduced_luma(img: Image.Image, fmt: str, path: Path, data: bytes | None) -> tuple[npt.NDArray[np.uint8], int]:
+    """The luma reduced by `reduction_for`'s factor (as stored, before orientation), and that factor."""
+    width, height = img.size
+    wanted = reduction_for(height, width)
+    if fmt in _DRAFTABLE and wanted == 8 and img.mode in ("RGB", "L"):
+        # Large JPEGs: the 1/8 plane from the DC coefficients alone, the same pixels as the draft decode below.
+        eighth = jpeg_dc.luma_eighth(data if data is not None else path.read_bytes())
+        if eighth is not None:
+            return eighth, 8
+    scale = 1
+    if fmt in _DRAFTABLE and wanted > 1 and img.mode in ("RGB", "L", "YCbCr"):
+        drafted = img.draft("L", (-(-width // wanted), -(-height // wanted)))
+        if drafted is not None:
+            box = drafted[1]
+            scale = max(1, round(width / box[2])) if box[2] else 1
+    _load(img)
+    if scale == 1 and wanted > 1:
+        return np.asarray(Image.fromarray(_luma_u8(img)).reduce(wanted)), wanted
+    return _luma_u8(img), scale
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:

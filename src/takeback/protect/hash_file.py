@@ -25,6 +25,10 @@ from takeback.signals.variants import DEFAULT_MODES, hash_image_signals, modes_t
 from takeback.signals.vpdq import FrameHash, hash_video
 
 
+#: Image files up to this size are read into memory once; bigger ones are streamed for their digests.
+READ_WHOLE_MAX_BYTES = 256 * 2**20
+
+
 @dataclass(frozen=True, slots=True)
 class HashOptions:
     exact: bool = False
@@ -58,6 +62,13 @@ def _read_error(exc: OSError) -> UnreadableFile:
     return UnreadableFile(f"could not read the file ({os.strerror(exc.errno) if exc.errno else exc})")
 
 
+def _read_whole(path: Path) -> bytes | None:
+    """The file's bytes, unless it is too big to hold in memory at once (then it is streamed)."""
+    if path.stat().st_size > READ_WHOLE_MAX_BYTES:
+        return None
+    return path.read_bytes()
+
+
 def classify(path: Path) -> tuple[sniff.Kind, sniff.Kind]:
     """(what the bytes are, what the name claims).  Raises OSError."""
     return sniff.kind_of_file(path), sniff.expected_kind(path)
@@ -81,8 +92,10 @@ def run_task(task: Task, options: HashOptions) -> FileResult:
                 result.reason = "not an image or video"
                 return result
             raise NotMedia(f"named like {claimed.value} ({path.suffix}) but the content is not a known format")
+        # A photo is read once, for its digests and its pixels; a video is streamed.
+        data = _read_whole(path) if actual is sniff.Kind.IMAGE else None
         if task.digests:
-            digests = exact_digests.digest_file(path)
+            digests = exact_digests.digest_bytes(data) if data is not None else exact_digests.digest_file(path)
             result.md5, result.sha256, result.size = digests.md5, digests.sha256, digests.size
         if actual is sniff.Kind.IMAGE:
             image = hash_image_signals(
@@ -91,6 +104,7 @@ def run_task(task: Task, options: HashOptions) -> FileResult:
                 query_modes=parse_modes(options.query_modes),
                 exact=options.exact,
                 max_pixels=options.max_pixels,
+                data=data,
             )
             result.pdq, result.quality = image.pdq.hex, image.pdq.quality
             result.variants = [(v.name, v.hex, v.quality) for v in image.variants]

@@ -246,10 +246,11 @@ def hash_image_signals(
     query_modes: Iterable[Mode] = (),
     exact: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    data: bytes | None = None,
 ) -> ImageSignals:
     """The photo's PDQ (exactly as `signals.photo.hash_image` computes it), its bank variants and its query
-    variants.  Raises `MediaError`."""
-    decoded = decode_image(path, exact=exact, max_pixels=max_pixels)
+    variants.  `data`: the file's bytes, when already read.  Raises `MediaError`."""
+    decoded = decode_image(path, exact=exact, max_pixels=max_pixels, data=data)
     if decoded.exact:
         main = pdq.hash_luma(np.asarray(decoded.luma, dtype=np.float32))
     else:
