@@ -154,7 +154,8 @@ static inline int slow_code(const HuffTable *t, uint64_t bits, int *symbol) {
 }
 
 /* Copies entropy-coded bytes from src[*at..n) to dst without the stuffed zero after each 0xFF, up to the next
- * marker.  Returns the bytes written; *marker is the marker's second byte, or -1 at the end of the data. */
+ * marker.  Returns the bytes written; *marker is the marker's second byte, or -1 at the end of the data, and *at
+ * the offset of that second byte (n at the end of the data). */
 static size_t unstuff(const uint8_t *src, size_t n, size_t *at, uint8_t *dst, int *marker) {
     size_t i = *at, o = 0;
     while (i < n) {
@@ -176,7 +177,7 @@ static size_t unstuff(const uint8_t *src, size_t n, size_t *at, uint8_t *dst, in
             continue;
         }
         *marker = src[j];
-        *at = j + 1;
+        *at = j;
         return o;
     }
     *marker = -1;
@@ -212,13 +213,13 @@ typedef struct {
         nbits |= 56;                                \
     } while (0)
 
-static int decode(const Job *job, uint8_t *clean) {
+/* Decodes every MCU into job->out.  *end: the offset of the code byte of the marker that ended the scan. */
+static int decode(const Job *job, uint8_t *clean, size_t *end) {
     size_t at = job->start;
     int marker = -1;
     int expected_restart = 0;
     long long total = (long long)job->mcus_x * job->mcus_y;
     long long mcu = 0;
-    int16_t luma_dc = 0;
     while (mcu < total) {
         /* No clearing after the segment: bytes left there by an earlier segment only reach codes that would
          * run past its end, and those fail the overrun check. */
@@ -258,10 +259,10 @@ static int decode(const Job *job, uint8_t *clean) {
                     }
                     pred += diff;
                     if (pred > (1 << 24) || pred < -(1 << 24)) return ERR_COEFFICIENT;
-                    luma_dc = (int16_t)pred;
+                    int16_t coefficient = (int16_t)pred; /* libjpeg keeps coefficients as 16-bit JCOEF */
                     int row = my * job->luma_v + p->dy, col = mx * job->luma_h + p->dx;
                     if (row < job->out_h && col < job->out_w) {
-                        int32_t value = ((int32_t)luma_dc * job->quant + 4) >> 3;
+                        int32_t value = ((int32_t)coefficient * job->quant + 4) >> 3;
                         job->out[(size_t)row * job->out_w + col] = range_limit(value);
                     }
                 } else {
@@ -300,8 +301,10 @@ static int decode(const Job *job, uint8_t *clean) {
         if (mcu < total) {
             if (marker != 0xD0 + expected_restart) return ERR_RESTART;
             expected_restart = (expected_restart + 1) & 7;
+            at++;
         }
     }
+    *end = at;
     return OK;
 }
 
@@ -313,6 +316,7 @@ static PyObject *luma_dc(PyObject *self, PyObject *args) {
                           &luma_h, &luma_v, &out_w, &out_h, &quant, &out))
         return NULL;
     int status = OK;
+    size_t end = 0;
     HuffTable *storage = NULL;
     uint8_t *clean = NULL;
     Job job;
@@ -374,7 +378,7 @@ static PyObject *luma_dc(PyObject *self, PyObject *args) {
             job.dc[i] = &storage[i];
             job.ac[i] = &storage[MAX_TABLES + i];
         }
-        status = decode(&job, clean);
+        status = decode(&job, clean, &end);
     }
     free(storage);
     free(clean);
@@ -384,13 +388,14 @@ static PyObject *luma_dc(PyObject *self, PyObject *args) {
     PyBuffer_Release(&tables);
     PyBuffer_Release(&plan);
     PyBuffer_Release(&out);
-    return PyLong_FromLong(status);
+    return Py_BuildValue("in", status, (Py_ssize_t)end);
 }
 
 static PyMethodDef methods[] = {
     {"luma_dc", luma_dc, METH_VARARGS,
      "luma_dc(data, scan_start, tables, plan, mcus_x, mcus_y, restart_interval, luma_h, luma_v, out_w, out_h, "
-     "quant, out) -> status: writes the 1/8-scale luma of a sequential Huffman JPEG into out; 0 on success."},
+     "quant, out) -> (status, end): writes the 1/8-scale luma of a sequential Huffman JPEG into out; status 0 on "
+     "success, end the offset of the code byte of the marker after the scan."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,6 +31,11 @@ _TABLE_BYTES = 273
 _MAX_BLOCKS = 10
 _RGB_IDS = (82, 71, 66)  # 'R', 'G', 'B': libjpeg's sign of an RGB JPEG without JFIF or Adobe markers
 _SEQUENTIAL_HUFFMAN = (0xC0, 0xC1)
+_MAX_DIMENSION = 65500  # libjpeg's JPEG_MAX_DIMENSION
+#: Markers libjpeg reads between the scan and EOI of a one-scan file without stopping: DHT, DQT, DRI, DNL, COM
+#: and APPn (with a length), RSTn and TEM (without).
+_TRAILER_SEGMENTS = frozenset({0xC4, 0xDB, 0xDD, 0xDC, 0xFE, *range(0xE0, 0xF0)})
+_TRAILER_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
 def available() -> bool:
@@ -116,11 +121,12 @@ def parse(data: bytes) -> ScanLayout | None:
             if components is not None or len(seg) < 6:
                 return None
             precision, height, width, count = seg[0], (seg[1] << 8) | seg[2], (seg[3] << 8) | seg[4], seg[5]
-            if precision != 8 or height == 0 or width == 0 or count not in (1, 3) or len(seg) < 6 + 3 * count:
+            if precision != 8 or count not in (1, 3) or len(seg) != 6 + 3 * count:
                 return None
-            components = [
-                Component(seg[6 + 3 * c], seg[7 + 3 * c] >> 4, seg[7 + 3 * c] & 15, seg[8 + 3 * c]) for c in range(count)
-            ]
+            if not (0 < width <= _MAX_DIMENSION and 0 < height <= _MAX_DIMENSION):
+                return None
+            fields = [seg[6 + 3 * c : 9 + 3 * c] for c in range(count)]
+            components = [Component(f[0], f[1] >> 4, f[1] & 15, f[2]) for f in fields]
             if len({c.ident for c in components}) != count:
                 return None
             if any(not (1 <= c.h <= 4 and 1 <= c.v <= 4) or c.quant_table >= _TABLES for c in components):
@@ -194,10 +200,9 @@ def _layout(
     adobe_transform: int | None,
 ) -> ScanLayout | None:
     count = len(components)
-    if count == 3 and not jfif:
-        # libjpeg's colour-space guess: these are RGB, which it turns into grey by weighting all three.
-        if adobe_transform == 0 or (adobe_transform is None and tuple(c.ident for c in components) == _RGB_IDS):
-            return None
+    rgb_ids = tuple(c.ident for c in components) == _RGB_IDS
+    if count == 3 and not jfif and (adobe_transform == 0 or (adobe_transform is None and rgb_ids)):
+        return None  # libjpeg's colour-space guess says RGB, which it turns into grey by weighting all three
     if len(sos) < 1 or sos[0] != count or len(sos) != 4 + 2 * count:
         return None
     ids = [c.ident for c in components]
@@ -210,8 +215,8 @@ def _layout(
     if sos[1 + 2 * count] != 0 or sos[2 + 2 * count] != 63 or sos[3 + 2 * count] != 0:
         return None  # not a sequential scan
     luma = components[0]
-    if luma.quant_table not in quant or quant[luma.quant_table] > 32767:
-        return None
+    if any(c.quant_table not in quant for c in components) or quant[luma.quant_table] > 32767:
+        return None  # libjpeg refuses a missing table; a DC quantiser over 32767 wraps in its 16-bit multiplier
     h_max = max(c.h for c in components)
     v_max = max(c.v for c in components)
     if count == 1:
@@ -264,7 +269,7 @@ def luma_eighth(data: bytes) -> npt.NDArray[np.uint8] | None:
         return None
     rows, cols = layout.out_size
     out = np.empty((rows, cols), dtype=np.uint8)
-    status = _jpeg_dc.luma_dc(
+    status, end = _jpeg_dc.luma_dc(
         data,
         layout.scan_start,
         layout.tables,
@@ -279,7 +284,49 @@ def luma_eighth(data: bytes) -> npt.NDArray[np.uint8] | None:
         layout.quant,
         out,
     )
-    return out if status == 0 else None
+    return out if status == 0 and _ends_cleanly(data, end) else None
+
+
+def _ends_cleanly(data: bytes, at: int) -> bool:
+    """Whether libjpeg would read from the marker after the scan (its code byte at `at`) to EOI without an error.
+
+    Why: Pillow finishes a JPEG with jpeg_finish_decompress, which reads on to EOI and fails on a second scan, an
+    unknown marker or a missing EOI; a file it refuses must be refused here too, so that the fast path and Pillow
+    never disagree about whether a photo can be hashed.
+    """
+    n = len(data)
+    while at < n:
+        marker = data[at]
+        at += 1
+        if marker == 0xD9:
+            return True
+        if marker in _TRAILER_SEGMENTS:
+            if at + 2 > n:
+                return False
+            length = (data[at] << 8) | data[at + 1]
+            seg = data[at + 2 : at + length]
+            if length < 2 or at + length > n:
+                return False
+            if marker == 0xC4 and not _read_huffman(seg, {}):
+                return False
+            if marker == 0xDB and not _read_quant(seg, {}):
+                return False
+            if marker == 0xDD and len(seg) != 2:
+                return False
+            at += length
+        elif marker not in _TRAILER_STANDALONE:
+            return False
+        # The next marker: libjpeg skips stray bytes (and stuffed FF 00 pairs) before it with a warning.
+        while True:
+            ff = data.find(b"\xff", at)
+            if ff < 0:
+                return False
+            at = ff + 1
+            while at < n and data[at] == 0xFF:
+                at += 1
+            if at < n and data[at] != 0:
+                break
+    return False
 
 
 __all__ = ["ScanLayout", "available", "luma_eighth", "parse"]

@@ -24,7 +24,6 @@ from takeback.signals import exact as exact_digests
 from takeback.signals.variants import DEFAULT_MODES, hash_image_signals, modes_text, parse_modes
 from takeback.signals.vpdq import FrameHash, hash_video
 
-
 #: Image files up to this size are read into memory once; bigger ones are streamed for their digests.
 READ_WHOLE_MAX_BYTES = 256 * 2**20
 
