@@ -249,14 +249,14 @@ static int decode(const Job *job, uint8_t *clean, size_t *end) {
                 }
                 acc <<= length;
                 nbits -= length;
+                /* The magnitude bits and libjpeg's HUFF_EXTEND without branches: the sign of a DC difference is
+                 * as good as random, and a mispredicted branch costs more than these few operations. */
+                uint64_t extend = ((uint64_t)1 << size) - 1;
+                int64_t raw = (int64_t)((acc >> 1) >> (63 - size)); /* 0 when size is 0 */
+                int64_t diff = raw - (raw < (int64_t)((extend + 1) >> 1) ? (int64_t)extend : 0);
+                acc <<= size;
+                nbits -= size;
                 if (p->luma) {
-                    int64_t diff = 0;
-                    if (size) {
-                        diff = (int64_t)(acc >> (64 - size));
-                        if (diff < ((int64_t)1 << (size - 1))) diff -= ((int64_t)1 << size) - 1;
-                        acc <<= size;
-                        nbits -= size;
-                    }
                     pred += diff;
                     if (pred > (1 << 24) || pred < -(1 << 24)) return ERR_COEFFICIENT;
                     int16_t coefficient = (int16_t)pred; /* libjpeg keeps coefficients as 16-bit JCOEF */
@@ -265,9 +265,6 @@ static int decode(const Job *job, uint8_t *clean, size_t *end) {
                         int32_t value = ((int32_t)coefficient * job->quant + 4) >> 3;
                         job->out[(size_t)row * job->out_w + col] = range_limit(value);
                     }
-                } else {
-                    acc <<= size;
-                    nbits -= size;
                 }
                 const HuffTable *ac = job->ac[p->ac_table];
                 int k = 1;
