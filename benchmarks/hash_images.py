@@ -22,6 +22,10 @@ photos by ``takeback.samples.large_photo`` (cached in --folder-out); the set is 
 byte-identical copies in separate files, so a single ``hash_paths`` call sees a library-sized batch and
 nothing is deduplicated.  Extra folders given on the command line are added once.
 
+The reference's own libraries (pdqhash, scikit-image for the photo set) are imported inside the functions that
+use them: ``hash_paths`` starts its workers with "spawn", which re-imports this script in each of them, and the
+reference's imports are no part of takeback's start-up.
+
 Also printed: how far takeback's PDQ hashes are from the reference hashes (``takeback.signals.pdq.hamming``)
 for photos whose reference quality is >= 50.
 
@@ -44,11 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pdqhash
 from PIL import Image, features
 
 from _common import WORKERS, distance_summary, machine_lines, timed
-from takeback import samples
 from takeback.protect.batch import hash_paths
 from takeback.protect.hash_file import HashOptions
 from takeback.protect.results import FileResult, Status
@@ -73,6 +75,8 @@ class Reference:
 
 def reference_hash(path: str) -> Reference:
     """The reference path for one file (module level so that pool workers can run it)."""
+    import pdqhash  # here, not at the top: takeback's spawned workers re-import this script (see the docstring)
+
     try:
         data = Path(path).read_bytes()
         md5 = hashlib.md5(data).hexdigest()
@@ -90,6 +94,8 @@ def build_photo_set(folder: Path, repeat: int) -> tuple[list[Path], list[Path]]:
     """Generate (once) the phone-sized JPEGs into folder/set00 and copy them into set01.. set{repeat-1}.
 
     Returns (the set folders, the photo paths in walk order)."""
+    from takeback import samples
+
     base = folder / "set00"
     base.mkdir(parents=True, exist_ok=True)
     originals = []
@@ -127,6 +133,8 @@ def extra_photos(folders: list[Path]) -> list[Path]:
 
 
 def tiny_jpeg(folder: Path) -> Path:
+    from takeback import samples
+
     path = folder / "startup" / "tiny.jpg"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +175,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+
+    from takeback import samples
 
     for line in machine_lines(["takeback", "pdqhash", "pillow", "numpy", "scikit-image", "vpdq", "av"]):
         print(line)

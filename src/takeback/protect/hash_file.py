@@ -10,6 +10,7 @@ import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from takeback.media import sniff
 from takeback.media.errors import (
@@ -22,7 +23,9 @@ from takeback.media.errors import (
 from takeback.protect.results import FileResult, Frame, Status
 from takeback.signals import exact as exact_digests
 from takeback.signals.variants import DEFAULT_MODES, hash_image_signals, modes_text, parse_modes
-from takeback.signals.vpdq import FrameHash, hash_video
+
+if TYPE_CHECKING:
+    from takeback.signals.vpdq import FrameHash
 
 #: Image files up to this size are read into memory once; bigger ones are streamed for their digests.
 READ_WHOLE_MAX_BYTES = 256 * 2**20
@@ -109,6 +112,9 @@ def run_task(task: Task, options: HashOptions) -> FileResult:
             result.variants = [(v.name, v.hex, v.quality) for v in image.variants]
             result.query_variants = [(v.name, v.hex, v.quality) for v in image.queries]
         else:
+            # Imported here: a worker that only meets photos starts without the video stack.
+            from takeback.signals.vpdq import hash_video
+
             video = hash_video(
                 path,
                 interval=options.interval,
