@@ -195,3 +195,51 @@ def test_worker_crash_is_contained(library: Path) -> None:
     assert results["chelsea.jpg"].error_code == "crashed"
     for name in ("astronaut.jpg", "coffee.jpg", "rocket.png", "clip.mp4"):
         assert results[name].status is Status.HASHED, name
+
+
+def crashing_counting_runner(task, options):  # type: ignore[no-untyped-def]
+    """Dies on one file; otherwise hashes and records which process did it (so the test can see groups)."""
+    from takeback.protect.hash_file import run_task
+
+    if Path(task.path).name == "p17.jpg":
+        os._exit(139)
+    result = run_task(task, options)
+    result.warning = str(os.getpid())
+    return result
+
+
+def test_files_go_in_groups_and_a_crash_in_a_group_costs_only_its_file(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(48):
+        samples.large_photo("coffee", size=(96, 64), grain=2.0, seed=i).save(folder / f"p{i:02d}.jpg", quality=80)
+    report = hash_paths([folder], HashOptions(modes=""), workers=2, runner=crashing_counting_runner)
+    results = _by_name(report.results)
+    assert [Path(r.path).name for r in report.results] == [f"p{i:02d}.jpg" for i in range(48)]  # walk order
+    assert results["p17.jpg"].error_code == "crashed"
+    assert all(r.status is Status.HASHED for name, r in results.items() if name != "p17.jpg")
+    # Before the crash, consecutive files came back from the same worker in runs longer than one: groups.
+    pids = [results[f"p{i:02d}.jpg"].warning for i in range(8)]
+    assert len(set(pids[:4])) == 1
+
+
+def test_a_group_never_holds_a_video_segment_or_a_big_file(tmp_path: Path) -> None:
+    from takeback.protect import batch
+    from takeback.protect.hash_file import Task
+
+    small = tmp_path / "small.jpg"
+    small.write_bytes(b"x" * 100)
+    big = tmp_path / "big.jpg"
+    with big.open("wb") as fh:
+        fh.truncate(batch.GROUP_MAX_BYTES + 1)
+    tasks = [Task(str(small))] * 3 + [Task(str(big))] + [Task(str(small))] * 2 + [Task(str(small), start=60.0)]
+    queue = [(i, 0, t) for i, t in enumerate(tasks)] + [(100 + i, 0, Task(str(small))) for i in range(80)]
+    queue.reverse()
+    groups = []
+    while queue:
+        groups.append([index for index, _, _ in batch._take_group(queue, workers=2)])
+    flat = [i for g in groups for i in g]
+    assert flat == list(range(7)) + list(range(100, 180))  # every task once, in order
+    assert [3] in groups and [6] in groups  # the big file and the segment went alone
+    assert max(len(g) for g in groups) == batch.GROUP_FILES
+    assert len(groups[-1]) == 1  # groups shrink as the queue empties

@@ -27,6 +27,9 @@ from takeback.protect.walk import Found, Problem, walk
 
 #: Videos longer than this are split across workers.
 SEGMENT_SECONDS = 60.0
+#: Files sent to a worker together at most (see `_take_group`), and the size of file that goes alone.
+GROUP_FILES = 8
+GROUP_MAX_BYTES = 32 * 2**20
 #: Per-worker address-space limit (TAKEBACK_WORKER_MEMORY_MB; 0 = none).
 DEFAULT_WORKER_MEMORY_MB = 6144
 
@@ -219,22 +222,51 @@ def _run_pool(
                 except BrokenProcessPool:
                     record(index, part, _crashed(task))
                 continue
-            in_flight: dict[Future[FileResult], tuple[int, int, Task]] = {}
+            in_flight: dict[Future[list[FileResult]], list[tuple[int, int, Task]]] = {}
             try:
                 while queue or in_flight:
                     while queue and len(in_flight) < workers * 2:
-                        item = queue.pop()
-                        in_flight[pool.submit(runner, item[2], options)] = item
+                        group = _take_group(queue, workers)
+                        in_flight[pool.submit(_run_group, runner, [t for _, _, t in group], options)] = group
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        index, part, _task = in_flight[future]
-                        outcome = future.result()  # raises BrokenProcessPool after a crash
-                        del in_flight[future]
-                        record(index, part, outcome)
+                        outcomes = future.result()  # raises BrokenProcessPool after a crash
+                        group = in_flight.pop(future)
+                        for (index, part, _task), outcome in zip(group, outcomes, strict=True):
+                            record(index, part, outcome)
             except BrokenProcessPool:
-                suspects.extend(in_flight.values())
+                suspects.extend(item for group in in_flight.values() for item in group)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _take_group(queue: list[tuple[int, int, Task]], workers: int) -> list[tuple[int, int, Task]]:
+    """The next tasks to send to a worker together: up to GROUP_FILES small files, one at a time near the end.
+
+    Why: a task's round trip through the pool (pickling, pipes, the executor's threads) costs the parent about as
+    much CPU as a millisecond of hashing, on a machine whose every core is hashing.  Big files and video segments go
+    alone, and groups shrink as the queue empties so that no worker is left waiting for another's last group.
+    """
+    size = max(1, min(GROUP_FILES, len(queue) // (workers * 4)))
+    group = [queue.pop()]
+    while len(group) < size and queue and _small(group[-1][2]) and _small(queue[-1][2]):
+        group.append(queue.pop())
+    return group
+
+
+def _small(task: Task) -> bool:
+    if task.start or task.end is not None:
+        return False  # a segment of a long video
+    try:
+        return os.stat(task.path).st_size <= GROUP_MAX_BYTES
+    except OSError:
+        return True  # the worker will report it
+
+
+def _run_group(
+    runner: Callable[[Task, HashOptions], FileResult], tasks: list[Task], options: HashOptions
+) -> list[FileResult]:
+    return [runner(task, options) for task in tasks]
 
 
 def _crashed(task: Task) -> FileResult:
