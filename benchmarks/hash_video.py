@@ -15,6 +15,10 @@ Like for like, the takeback rows above hash one frame per second and nothing els
 0.25 s, mirrored, letterbox-trimmed and smoothed lists: docs/robustness.md); one more row times that default on
 2 workers, so the modes' cost is measured in the same run.
 
+vpdq, PyAV's version query and scikit-image (for the sample media) are imported inside the functions that use them:
+``hash_paths`` starts its workers with "spawn", which re-imports this script in each of them, and the reference's
+libraries are no part of takeback's start-up (the workers import PyAV themselves when they open the video).
+
 Untimed warm-up before any timer: the file is read once (page cache), the modules are imported and takeback
 hashes the first 2 seconds in-process.  Printed: seconds, realtime factor (video duration / seconds), ratio to
 vpdq, CPU seconds, and the per-frame PDQ distance to vpdq at the same timestamps (matched by
@@ -43,11 +47,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-import vpdq
-
 from _common import WORKERS, distance_summary, machine_lines, timed
-from takeback import samples
 from takeback.protect.batch import hash_paths
 from takeback.protect.hash_file import HashOptions
 from takeback.protect.results import Status
@@ -78,6 +78,8 @@ def cpu_seconds() -> float:
 
 
 def ensure_video(path: Path, gop_seconds: float | None) -> Path:
+    from takeback import samples
+
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"generating {path} (gop_seconds={gop_seconds}; about 3 minutes) …", flush=True)
@@ -92,6 +94,8 @@ def ensure_video(path: Path, gop_seconds: float | None) -> Path:
 
 def describe(path: Path) -> tuple[float, str]:
     """(duration in seconds, one-line description incl. the keyframe interval, read from the packets)."""
+    import av
+
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 0)
@@ -116,6 +120,8 @@ def describe(path: Path) -> tuple[float, str]:
 
 
 def vpdq_frames(path: Path) -> list[FrameHash]:
+    import vpdq
+
     features = vpdq.computeHash(str(path), seconds_per_hash=1.0)
     return [FrameHash(int(f.frame_number), float(f.timestamp), int(f.quality), str(f.hex)) for f in features]
 
@@ -142,6 +148,8 @@ def pool_frames(path: Path, options: HashOptions = PLAIN) -> list[FrameHash]:
 
 def pool_startup(folder: Path, runs: int = 3) -> float:
     """hash_paths' worker start-up + shutdown: one tiny JPEG with 2 workers minus the same in-process."""
+    from takeback import samples
+
     tiny = folder / "startup" / "tiny.jpg"
     if not tiny.exists():
         tiny.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +272,8 @@ def main() -> int:
 
     for line in machine_lines(["takeback", "vpdq", "av", "numpy", "pillow", "pdqhash"]):
         print(line)
+    import av
+
     print(f"FFmpeg (PyAV): {av.ffmpeg_version_info}")
 
     videos = [ensure_video(args.video, 1.0)]

@@ -161,6 +161,7 @@ def hash_paths(
         if on_progress is not None:
             on_progress(Progress(len(found), done, result))
 
+    uncached: list[int] = []
     for index, item in enumerate(found):
         if isinstance(item, Problem):
             finish(index, FileResult(path=item.path, status=Status.FAILED, error_code=item.code, reason=item.reason))
@@ -170,7 +171,11 @@ def hash_paths(
             if hit is not None:
                 finish(index, hit)
                 continue
-        pending[index] = _video_segments(item.path, workers, options.interval)
+        uncached.append(index)
+    # The workers start (and import what hashing needs, ~0.3 s) while this process looks into the files.
+    pool = _start_pool(workers) if workers > 0 and uncached else None
+    for index in uncached:
+        pending[index] = _video_segments(found[index].path, workers, options.interval)
 
     def store(index: int, result: FileResult) -> None:
         item = found[index]
@@ -178,11 +183,11 @@ def hash_paths(
             cache.put(item.device, item.inode, item.size, item.mtime_ns, key, result)
         finish(index, result)
 
-    if workers == 0:
+    if pool is None:
         for index, tasks in pending.items():
             store(index, _merge([runner(t, options) for t in tasks]))
     else:
-        _run_pool(pending, options, workers, store, runner)
+        _run_pool(pending, options, workers, store, runner, pool)
     if cache is not None:
         cache.commit()
     return report
@@ -194,6 +199,7 @@ def _run_pool(
     workers: int,
     store: Callable[[int, FileResult], None],
     runner: Callable[[Task, HashOptions], FileResult],
+    pool: ProcessPoolExecutor | None,
 ) -> None:
     queue: list[tuple[int, int, Task]] = [(i, j, t) for i, tasks in pending.items() for j, t in enumerate(tasks)]
     queue.reverse()  # pop() from the end keeps walk order
@@ -205,14 +211,8 @@ def _run_pool(
         if len(parts[index]) == len(pending[index]):
             store(index, _merge([parts[index][j] for j in range(len(pending[index]))]))
 
-    # One process per core already: BLAS threads on top of that oversubscribe
-    # the cores (measured: 2 workers ran slower than 1 process).  Workers
-    # inherit the environment when spawned, before numpy starts its threads.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context("spawn")
-    while queue or suspects:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+    while queue or suspects or pool is not None:
+        pool = pool or _start_pool(workers)
         try:
             if suspects:
                 # After a crash: run the files that were in flight one by one.
@@ -238,6 +238,25 @@ def _run_pool(
                 suspects.extend(item for group in in_flight.values() for item in group)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            pool = None
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool whose workers are already starting: each is asked for a no-op, so they spawn and import now."""
+    # One process per core already: BLAS threads on top of that oversubscribe
+    # the cores (measured: 2 workers ran slower than 1 process).  Workers
+    # inherit the environment when spawned, before numpy starts its threads.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+    for _ in range(workers):
+        pool.submit(_ready)
+    return pool
+
+
+def _ready() -> None:
+    """Nothing: unpickling it makes a new worker import this module, and with it everything hashing needs."""
 
 
 def _take_group(queue: list[tuple[int, int, Task]], workers: int) -> list[tuple[int, int, Task]]:
