@@ -102,3 +102,39 @@ def test_console_script_runs_in_a_real_process(good: Path, tmp_path: Path) -> No
     assert "Traceback" not in proc.stderr
     assert "empty.png: file is empty" in proc.stderr
     assert hashlist.read(out).summary.hashed == 2
+
+
+# --- start-up: `takeback hash` and its workers import only what hashing needs -----------------------------------------
+
+_HEAVY = ("sqlalchemy", "fastapi", "aiohttp", "uvicorn", "ray", "takeback.cli_service", "takeback.store")
+
+
+def _imported_after(statement: str) -> list[str]:
+    code = f"import sys; {statement}; print(' '.join(m for m in {_HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def test_the_cli_imports_the_other_commands_only_when_they_run() -> None:
+    assert _imported_after("import takeback.cli") == []
+    assert _imported_after("import takeback.console") == []
+    assert "sqlalchemy" in _imported_after("import takeback.cli_notices")  # the probe does see heavy imports
+
+
+def test_every_lazy_command_is_found_and_every_registered_command_is_listed() -> None:
+    import importlib
+
+    import typer
+
+    from takeback.cli import LAZY_COMMANDS
+
+    for module, names in LAZY_COMMANDS.items():
+        holder = typer.Typer()
+        holder.callback()(lambda: None)
+        importlib.import_module(module).register(holder)
+        group = typer.main.get_command(holder)
+        assert sorted(group.list_commands(None)) == sorted(names), module  # type: ignore[attr-defined]
+        for name in names:
+            result = runner.invoke(app, [name, "--help"])
+            assert result.exit_code == 0, (name, result.output)
+    assert runner.invoke(app, ["no-such-command"]).exit_code == EXIT_USAGE

@@ -16,32 +16,32 @@ The match-service commands (`serve`, `match`, `bank`, `client`) live in `takebac
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from takeback import (
-    __version__,
-    cli_accounts,
-    cli_jobs,
-    cli_notices,
-    cli_petition,
-    cli_scan,
-    cli_service,
-    cli_sweep,
-    cli_watch,
-    config,
+from takeback import __version__, config
+from takeback.exit_codes import (
+    EXIT_INTERNAL,
+    EXIT_MATCHED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_SOME_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    EXIT_WRITE_FAILED,
 )
-from takeback.bulk.cluster import RayUnavailable
 from takeback.protect.batch import BatchReport, hash_paths
 from takeback.protect.batch import Progress as BatchProgress
 from takeback.protect.cache import HashCache
@@ -51,16 +51,51 @@ from takeback.protect.results import Status
 from takeback.signals import hashlist
 from takeback.signals.variants import UnknownMode, modes_text, parse_modes
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
-EXIT_WRITE_FAILED = 3
-EXIT_INTERNAL = 4
-EXIT_UNREACHABLE = cli_service.EXIT_UNREACHABLE
-EXIT_REFUSED = cli_service.EXIT_REFUSED
-EXIT_MATCHED = cli_service.EXIT_MATCHED
+__all__ = ["EXIT_MATCHED", "EXIT_REFUSED", "app", "run"]
+
+#: The other commands, by the module that registers them.  A module is imported only when one of its commands runs
+#: (or when --help lists them all): together they pull in the web app, the database, the crawler and Ray, seconds of
+#: imports that `takeback hash` on a person's laptop needs none of.
+LAZY_COMMANDS = {
+    "takeback.cli_service": ("serve", "match", "bank", "client"),
+    "takeback.cli_accounts": ("user",),
+    "takeback.cli_watch": ("watch", "names"),
+    "takeback.cli_scan": ("case", "scan", "findings"),
+    "takeback.cli_jobs": ("worker", "jobs"),
+    "takeback.cli_sweep": ("sweep",),
+    "takeback.cli_notices": ("notices", "evidence"),
+    "takeback.cli_petition": ("petition",),
+}
+
+
+class _LazyCommands(TyperGroup):
+    """The root command group: `hash` and `demo` are its own, the rest come from `LAZY_COMMANDS` on demand."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        own = super().list_commands(ctx)
+        return own + [name for names in LAZY_COMMANDS.values() for name in names if name not in own]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        module = next((m for m, names in LAZY_COMMANDS.items() if cmd_name in names), None)
+        if module is None:
+            return None
+        holder = typer.Typer()
+        holder.callback()(_no_options)  # a group even when the module registers a single command
+        importlib.import_module(module).register(holder)
+        group = typer.main.get_command(holder)
+        assert isinstance(group, TyperGroup)
+        return group.get_command(ctx, cmd_name)
+
+
+def _no_options() -> None:
+    """Placeholder callback of a lazily built group."""
+
 
 app = typer.Typer(
+    cls=_LazyCommands,
     name="takeback",
     help="Take back control of images and videos of you online. Hashing runs on this device: media never leave it.",
     no_args_is_help=True,
@@ -146,7 +181,11 @@ def run_hash(
                 from takeback.bulk.ray_hash import hash_on_ray
 
                 report = hash_on_ray(ray_address, paths, options, cache=cache, force=force, on_progress=advance)
-        except RayUnavailable as exc:
+        except Exception as exc:
+            from takeback.bulk.cluster import RayUnavailable
+
+            if not isinstance(exc, RayUnavailable):
+                raise
             console.print(f"[red]takeback:[/red] {escape(exc.message)}")
             return EXIT_UNREACHABLE
         finally:
@@ -273,16 +312,6 @@ def demo_command(
             err=True,
         )
     raise typer.Exit(code)
-
-
-cli_service.register(app)
-cli_accounts.register(app)
-cli_watch.register(app)
-cli_scan.register(app)
-cli_jobs.register(app)
-cli_sweep.register(app)
-cli_notices.register(app)
-cli_petition.register(app)
 
 
 def run() -> None:

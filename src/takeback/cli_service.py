@@ -33,20 +33,24 @@ from rich.table import Table
 
 from takeback import config
 from takeback.client import DEFAULT_URL, ApiError, ServiceUnreachable, TakebackClient, dumps
+
+# Re-exported: the other command modules and the tests import the exit codes from here.
+from takeback.exit_codes import (
+    EXIT_MATCHED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_SOME_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    EXIT_WRITE_FAILED,
+)
 from takeback.protect.queries import bank_variant_signals, fold, query_signals
 from takeback.protect.results import FileResult, Status
 from takeback.signals.validate import InvalidSignal, canonical_value
 from takeback.signals.variants import UnknownMode, modes_text, parse_query_modes
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
-EXIT_WRITE_FAILED = 3
 #: `serve` only: the server could not start (database cannot be opened; uvicorn also exits 1 when the port is taken).
 EXIT_SERVE_FAILED = 1
-EXIT_UNREACHABLE = 5
-EXIT_REFUSED = 6
-EXIT_MATCHED = 10
 
 #: Queries per /v1/match/batch request (the server's default max_match_batch).
 MATCH_CHUNK = 1000
