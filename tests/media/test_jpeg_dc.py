@@ -49,9 +49,8 @@ def picture(width: int, height: int, seed: int, extremes: bool) -> Image.Image:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
     base = 128 + 100 * np.sin(x / (3 + seed % 17)) * np.cos(y / (5 + seed % 11))
-    rgb = np.stack([base, base[::-1] if height > 1 else base, 255 - base], axis=2) + rng.normal(
-        0, 20, (height, width, 3)
-    )
+    noise = rng.normal(0, 20, (height, width, 3))
+    rgb = np.stack([base, base[::-1], 255 - base], axis=2) + noise
     if extremes:
         rgb[: height // 3] = 255
         rgb[-(height // 3) or height :, : width // 2] = 0

@@ -131,10 +131,8 @@ def parse(data: bytes) -> ScanLayout | None:
                 return None
             if any(not (1 <= c.h <= 4 and 1 <= c.v <= 4) or c.quant_table >= _TABLES for c in components):
                 return None
-        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return None  # progressive, lossless, hierarchical or arithmetic-coded frames
-        elif marker == 0xCC:
-            return None  # arithmetic conditioning: an arithmetic-coded file
+        elif 0xC0 <= marker <= 0xCF and marker != 0xC4:
+            return None  # progressive, lossless, hierarchical or arithmetic-coded (DAC) files, and JPG
         elif marker == 0xC4:
             if not _read_huffman(seg, huffman):
                 return None
