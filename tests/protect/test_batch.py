@@ -197,30 +197,40 @@ def test_worker_crash_is_contained(library: Path) -> None:
         assert results[name].status is Status.HASHED, name
 
 
-def crashing_counting_runner(task, options):  # type: ignore[no-untyped-def]
-    """Dies on one file; otherwise hashes and records which process did it (so the test can see groups)."""
+def counting_runner(task, options):  # type: ignore[no-untyped-def]
+    """Hashes, and records which process did it (so the test can see groups); dies on p17.jpg if told to."""
     from takeback.protect.hash_file import run_task
 
-    if Path(task.path).name == "p17.jpg":
+    if Path(task.path).name == "p17.jpg" and os.environ.get("TAKEBACK_TEST_CRASH_ON_P17"):
         os._exit(139)
     result = run_task(task, options)
     result.warning = str(os.getpid())
     return result
 
 
-def test_files_go_in_groups_and_a_crash_in_a_group_costs_only_its_file(tmp_path: Path) -> None:
+@pytest.fixture
+def many(tmp_path: Path) -> Path:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(48):
         samples.large_photo("coffee", size=(96, 64), grain=2.0, seed=i).save(folder / f"p{i:02d}.jpg", quality=80)
-    report = hash_paths([folder], HashOptions(modes=""), workers=2, runner=crashing_counting_runner)
+    return folder
+
+
+def test_small_files_go_to_a_worker_in_groups(many: Path) -> None:
+    results = _by_name(hash_paths([many], HashOptions(modes=""), workers=2, runner=counting_runner).results)
+    assert all(r.status is Status.HASHED for r in results.values())
+    # The first group (6 files: 48 // (2 workers * 4)) ran in one process.
+    assert len({results[f"p{i:02d}.jpg"].warning for i in range(6)}) == 1
+
+
+def test_a_crash_in_a_group_costs_only_its_file(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAKEBACK_TEST_CRASH_ON_P17", "1")  # the spawned workers inherit it
+    report = hash_paths([many], HashOptions(modes=""), workers=2, runner=counting_runner)
     results = _by_name(report.results)
     assert [Path(r.path).name for r in report.results] == [f"p{i:02d}.jpg" for i in range(48)]  # walk order
     assert results["p17.jpg"].error_code == "crashed"
     assert all(r.status is Status.HASHED for name, r in results.items() if name != "p17.jpg")
-    # Before the crash, consecutive files came back from the same worker in runs longer than one: groups.
-    pids = [results[f"p{i:02d}.jpg"].warning for i in range(8)]
-    assert len(set(pids[:4])) == 1
 
 
 def test_a_group_never_holds_a_video_segment_or_a_big_file(tmp_path: Path) -> None:

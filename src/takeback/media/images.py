@@ -231,7 +231,9 @@ def _reduced_luma(img: Image.Image, fmt: str, path: Path, data: bytes | None) ->
             return eighth, 8
     scale = 1
     if fmt in _DRAFTABLE and wanted > 1 and img.mode in ("RGB", "L", "YCbCr"):
-        drafted = img.draft("L", (-(-width // wanted), -(-height // wanted)))
+        # Asked for at most 1/wanted of the size, libjpeg decodes at exactly 1/wanted (asked for the rounded-up
+        # size it would take half that when the width is not a multiple of `wanted`): the same plane as above.
+        drafted = img.draft("L", (max(1, width // wanted), max(1, height // wanted)))
         if drafted is not None:
             box = drafted[1]
             scale = max(1, round(width / box[2])) if box[2] else 1
