@@ -17,7 +17,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,8 @@
 #define PAD 4096
 #define MAX_BLOCKS 10
 #define MAX_TABLES 4
+/* One table in the block the caller hands over: a defined flag, 16 code counts, 256 symbols. */
+#define TABLE_BYTES 273
 
 /* A lookup entry: bits 0-4 the bits consumed (code plus magnitude bits, at most 26 for the pair of an 11-bit
  * window and a 15-bit magnitude), bits 5-11 the coefficient advance (run + 1, 16 for ZRL, 64 for end of block).
@@ -68,6 +69,13 @@ static inline uint64_t load_be64(const uint8_t *p) {
     uint64_t word;
     memcpy(&word, p, sizeof word);
     return FROM_BE64(word);
+}
+
+/* How far an AC symbol moves the coefficient index: past its run and its coefficient, 16 for ZRL (run 15, size
+ * 0); any other size-0 symbol ends the block (libjpeg's `if (r != 15) break`), so it moves past the last one. */
+static inline int ac_advance(int symbol) {
+    int run = symbol >> 4, size = symbol & 15;
+    return size ? run + 1 : (run == 15 ? 16 : 64);
 }
 
 /* Builds one table from a DHT definition (16 code counts, then the symbols), with libjpeg-turbo's checks. */
@@ -121,9 +129,8 @@ static int build_table(HuffTable *t, const uint8_t *counts, const uint8_t *symbo
             t->single[w] = (uint16_t)(win_len[w] | (sym << 5));
             continue;
         }
-        int run = sym >> 4, size = sym & 15;
-        int used = win_len[w] + size;
-        int advance = size ? run + 1 : (run == 15 ? 16 : 64);
+        int used = win_len[w] + (sym & 15);
+        int advance = ac_advance(sym);
         uint16_t one = (uint16_t)(used | (advance << 5));
         t->single[w] = one;
         t->pair[w] = one;
@@ -131,9 +138,7 @@ static int build_table(HuffTable *t, const uint8_t *counts, const uint8_t *symbo
         int rest = (w << used) & (FAST_SIZE - 1); /* the window after the first code, known bits on top */
         if (!win_len[rest] || win_len[rest] > FAST_BITS - used) continue;
         int sym2 = win_sym[rest];
-        int run2 = sym2 >> 4, size2 = sym2 & 15;
-        int advance2 = size2 ? run2 + 1 : (run2 == 15 ? 16 : 64);
-        t->pair[w] = (uint16_t)((used + win_len[rest] + size2) | ((advance + advance2) << 5));
+        t->pair[w] = (uint16_t)((used + win_len[rest] + (sym2 & 15)) | ((advance + ac_advance(sym2)) << 5));
     }
     t->defined = 1;
     return OK;
@@ -281,15 +286,10 @@ static int decode(const Job *job, uint8_t *clean, size_t *end) {
                         int symbol;
                         int l = slow_code(ac, acc, &symbol);
                         if (!l) return ERR_CODE;
-                        int run = symbol >> 4, sz = symbol & 15;
-                        acc <<= l + sz;
-                        nbits -= (unsigned)(l + sz);
-                        if (sz)
-                            k += run + 1;
-                        else if (run == 15)
-                            k += 16;
-                        else
-                            break;
+                        int size_bits = symbol & 15;
+                        acc <<= l + size_bits;
+                        nbits -= (unsigned)(l + size_bits);
+                        k += ac_advance(symbol);
                     }
                 }
             }
@@ -326,7 +326,7 @@ static PyObject *luma_dc(PyObject *self, PyObject *args) {
     else if ((long long)out_w > (long long)mcus_x * luma_h || (long long)out_h > (long long)mcus_y * luma_v)
         problem = "output larger than the MCU grid";
     else if (plan.len <= 0 || plan.len % 5 || plan.len / 5 > MAX_BLOCKS) problem = "bad block plan";
-    else if (tables.len != 2 * MAX_TABLES * 273) problem = "bad table block";
+    else if (tables.len != 2 * MAX_TABLES * TABLE_BYTES) problem = "bad table block";
     if (problem) {
         PyBuffer_Release(&data);
         PyBuffer_Release(&tables);
@@ -355,7 +355,7 @@ static PyObject *luma_dc(PyObject *self, PyObject *args) {
     clean = calloc(job.size - job.start + PAD, 1);
     if (!storage || !clean) status = ERR_MEMORY;
     for (int i = 0; status == OK && i < 2 * MAX_TABLES; i++) {
-        const uint8_t *def = tb + i * 273; /* defined flag, 16 counts, 256 symbols */
+        const uint8_t *def = tb + i * TABLE_BYTES;
         if (def[0]) status = build_table(&storage[i], def + 1, def + 17, i < MAX_TABLES);
     }
     for (int b = 0; status == OK && b < job.blocks; b++) {

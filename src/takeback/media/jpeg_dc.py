@@ -74,6 +74,15 @@ class ScanLayout:
         return -(-self.height // 8), -(-self.width // 8)
 
 
+def _segment_at(data: bytes, code: int) -> tuple[int, int] | None:
+    """[start, end) of the payload of the segment whose marker code byte is at `code`, or None if it runs out."""
+    if code + 3 > len(data):
+        return None
+    length = (data[code + 1] << 8) | data[code + 2]
+    end = code + 1 + length
+    return (code + 3, end) if length >= 2 and end <= len(data) else None
+
+
 def _segments(data: bytes) -> list[tuple[int, int, int]] | None:
     """(marker, payload start, payload end) of every segment up to and including SOS; None if the markers are
     not the plain layout libjpeg reads without warnings."""
@@ -87,19 +96,18 @@ def _segments(data: bytes) -> list[tuple[int, int, int]] | None:
             return None  # bytes between segments: libjpeg skips them with a warning; leave it to Pillow
         while i < n and data[i] == 0xFF:
             i += 1
-        if i + 2 >= n:
+        if i >= n:
             return None
         marker = data[i]
         if marker == 0x00 or marker == 0x01 or marker == 0xD8 or 0xD0 <= marker <= 0xD9:
             return None
-        length = (data[i + 1] << 8) | data[i + 2]
-        start, end = i + 3, i + 1 + length
-        if length < 2 or end > n:
+        span = _segment_at(data, i)
+        if span is None:
             return None
-        found.append((marker, start, end))
+        found.append((marker, *span))
         if marker == 0xDA:
             return found
-        i = end
+        i = span[1]
     return None
 
 
@@ -151,7 +159,7 @@ def parse(data: bytes) -> ScanLayout | None:
         elif marker == 0xDA:
             if components is None:
                 return None
-            return _layout(data, seg, end, components, width, height, quant, huffman, restart, jfif, adobe_transform)
+            return _layout(seg, end, components, width, height, quant, huffman, restart, jfif, adobe_transform)
         elif not (0xE0 <= marker <= 0xEF or marker == 0xFE):
             return None  # DNL, JPGn and other markers libjpeg refuses or treats specially
     return None
@@ -185,7 +193,6 @@ def _read_quant(seg: bytes, quant: dict[int, int]) -> bool:
 
 
 def _layout(
-    data: bytes,
     sos: bytes,
     scan_start: int,
     components: list[Component],
@@ -295,24 +302,23 @@ def _ends_cleanly(data: bytes, at: int) -> bool:
     n = len(data)
     while at < n:
         marker = data[at]
-        at += 1
         if marker == 0xD9:
             return True
         if marker in _TRAILER_SEGMENTS:
-            if at + 2 > n:
+            span = _segment_at(data, at)
+            if span is None:
                 return False
-            length = (data[at] << 8) | data[at + 1]
-            seg = data[at + 2 : at + length]
-            if length < 2 or at + length > n:
-                return False
+            seg = data[span[0] : span[1]]
             if marker == 0xC4 and not _read_huffman(seg, {}):
                 return False
             if marker == 0xDB and not _read_quant(seg, {}):
                 return False
             if marker == 0xDD and len(seg) != 2:
                 return False
-            at += length
-        elif marker not in _TRAILER_STANDALONE:
+            at = span[1]
+        elif marker in _TRAILER_STANDALONE:
+            at += 1
+        else:
             return False
         # The next marker: libjpeg skips stray bytes (and stuffed FF 00 pairs) before it with a warning.
         while True:
