@@ -244,10 +244,11 @@ def test_a_group_never_holds_a_video_segment_or_a_big_file(tmp_path: Path) -> No
         fh.truncate(batch.GROUP_MAX_BYTES + 1)
     tasks = [Task(str(small))] * 3 + [Task(str(big))] + [Task(str(small))] * 2 + [Task(str(small), start=60.0)]
     queue = [(i, 0, t) for i, t in enumerate(tasks)] + [(100 + i, 0, Task(str(small))) for i in range(80)]
+    sizes = {index: Path(task.path).stat().st_size for index, _, task in queue}
     queue.reverse()
     groups = []
     while queue:
-        groups.append([index for index, _, _ in batch._take_group(queue, workers=2)])
+        groups.append([index for index, _, _ in batch._take_group(queue, workers=2, sizes=sizes)])
     flat = [i for g in groups for i in g]
     assert flat == list(range(7)) + list(range(100, 180))  # every task once, in order
     assert [3] in groups and [6] in groups  # the big file and the segment went alone

@@ -187,7 +187,8 @@ def hash_paths(
         for index, tasks in pending.items():
             store(index, _merge([runner(t, options) for t in tasks]))
     else:
-        _run_pool(pending, options, workers, store, runner, pool)
+        sizes = {index: item.size for index in pending if isinstance(item := found[index], Found)}
+        _run_pool(pending, options, workers, store, runner, pool, sizes)
     if cache is not None:
         cache.commit()
     return report
@@ -200,7 +201,9 @@ def _run_pool(
     store: Callable[[int, FileResult], None],
     runner: Callable[[Task, HashOptions], FileResult],
     pool: ProcessPoolExecutor | None,
+    sizes: dict[int, int],
 ) -> None:
+    """`sizes`: each pending file's size in bytes, from the walk (it decides which files may share a group)."""
     queue: list[tuple[int, int, Task]] = [(i, j, t) for i, tasks in pending.items() for j, t in enumerate(tasks)]
     queue.reverse()  # pop() from the end keeps walk order
     parts: dict[int, dict[int, FileResult]] = {i: {} for i in pending}
@@ -226,7 +229,7 @@ def _run_pool(
             try:
                 while queue or in_flight:
                     while queue and len(in_flight) < workers * 2:
-                        group = _take_group(queue, workers)
+                        group = _take_group(queue, workers, sizes)
                         in_flight[pool.submit(_run_group, runner, [t for _, _, t in group], options)] = group
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -259,7 +262,7 @@ def _ready() -> None:
     """Nothing: unpickling it makes a new worker import this module, and with it everything hashing needs."""
 
 
-def _take_group(queue: list[tuple[int, int, Task]], workers: int) -> list[tuple[int, int, Task]]:
+def _take_group(queue: list[tuple[int, int, Task]], workers: int, sizes: dict[int, int]) -> list[tuple[int, int, Task]]:
     """The next tasks to send to a worker together: up to GROUP_FILES small files, one at a time near the end.
 
     Why: a task's round trip through the pool (pickling, pipes, the executor's threads) costs the parent about as
@@ -268,18 +271,16 @@ def _take_group(queue: list[tuple[int, int, Task]], workers: int) -> list[tuple[
     """
     size = max(1, min(GROUP_FILES, len(queue) // (workers * 4)))
     group = [queue.pop()]
-    while len(group) < size and queue and _small(group[-1][2]) and _small(queue[-1][2]):
+    while len(group) < size and queue and _small(group[-1], sizes) and _small(queue[-1], sizes):
         group.append(queue.pop())
     return group
 
 
-def _small(task: Task) -> bool:
+def _small(item: tuple[int, int, Task], sizes: dict[int, int]) -> bool:
+    index, _part, task = item
     if task.start or task.end is not None:
         return False  # a segment of a long video
-    try:
-        return os.stat(task.path).st_size <= GROUP_MAX_BYTES
-    except OSError:
-        return True  # the worker will report it
+    return sizes.get(index, 0) <= GROUP_MAX_BYTES
 
 
 def _run_group(
