@@ -80,14 +80,17 @@ class _LazyCommands(TyperGroup):
         if command is not None:
             return command
         module = next((m for m, names in LAZY_COMMANDS.items() if cmd_name in names), None)
-        if module is None:
-            return None
-        holder = typer.Typer()
-        holder.callback()(_no_options)  # a group even when the module registers a single command
-        importlib.import_module(module).register(holder)
-        group = typer.main.get_command(holder)
-        assert isinstance(group, TyperGroup)
-        return group.get_command(ctx, cmd_name)
+        return None if module is None else commands_of(module).get_command(ctx, cmd_name)
+
+
+def commands_of(module: str) -> TyperGroup:
+    """The commands `module` registers, as one group (imports the module)."""
+    holder = typer.Typer()
+    holder.callback()(_no_options)  # a group even when the module registers a single command
+    importlib.import_module(module).register(holder)
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)
+    return group
 
 
 def _no_options() -> None:
