@@ -170,12 +170,15 @@ def run_hash(
         console=console,
         disable=quiet,
         transient=False,
+        # Refreshed by `advance` on this thread: no display thread, so the hashing workers can be forked
+        # (`batch.start_method`); `hash_paths` calls back at least every `batch.TICK_SECONDS`.
+        auto_refresh=False,
     )
     with progress:
         task = progress.add_task("hash", total=None)
 
         def advance(p: BatchProgress) -> None:
-            progress.update(task, total=p.total, completed=p.done)
+            progress.update(task, total=p.total, completed=p.done, refresh=True)
 
         try:
             if ray_address is None:

@@ -193,12 +193,13 @@ def hash_locally(
         console=err,
         disable=quiet,
         transient=True,
+        auto_refresh=False,  # as in `takeback hash`: no display thread, so the workers can be forked
     )
     with progress:
         task = progress.add_task("hash", total=None)
 
         def advance(p: BatchProgress) -> None:
-            progress.update(task, total=p.total, completed=p.done)
+            progress.update(task, total=p.total, completed=p.done, refresh=True)
 
         try:
             report = hash_paths(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +257,78 @@ def test_a_group_never_holds_a_video_segment_or_a_big_file(tmp_path: Path) -> No
     assert [3] in groups and [6] in groups  # the big file and the segment went alone
     assert max(len(g) for g in groups) == batch.GROUP_FILES
     assert len(groups[-1]) == 1  # groups shrink as the queue empties
+
+
+#: Changed by tests in the parent only: a forked worker sees the change, a spawned one imports this module afresh.
+PARENT_MARK = "as imported"
+
+
+def marking_runner(task, options):  # type: ignore[no-untyped-def]
+    """Hashes, and reports what the worker saw: the parent's mark (forked or spawned) and its BLAS threads."""
+    from threadpoolctl import threadpool_info
+
+    from takeback.protect.hash_file import run_task
+
+    result = run_task(task, options)
+    blas = sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+    result.warning = f"{PARENT_MARK};{blas}"
+    return result
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_are_forked_with_one_blas_thread_each(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from takeback.protect import batch
+
+    monkeypatch.setattr(sys.modules[__name__], "PARENT_MARK", "set by the parent")
+    assert batch.start_method() == "fork"
+    report = hash_paths([many], HashOptions(modes=""), workers=2, runner=marking_runner)
+    assert {r.warning for r in report.results} == {"set by the parent;[1]"}
+
+
+def test_workers_are_spawned_while_another_thread_runs(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from takeback.protect import batch
+
+    monkeypatch.setattr(sys.modules[__name__], "PARENT_MARK", "set by the parent")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert batch.start_method() == "spawn"
+        report = hash_paths([many], HashOptions(modes=""), workers=2, runner=marking_runner)
+    finally:
+        release.set()
+        other.join()
+    assert {r.warning for r in report.results} == {"as imported;[1]"}
+    assert all(r.status is Status.HASHED for r in report.results)
+
+
+def waiting_runner(task, options):  # type: ignore[no-untyped-def]
+    """Finishes only once the parent has been told that time passed with nothing done (it creates the flag)."""
+    from takeback.protect.hash_file import run_task
+
+    flag = Path(task.path).with_name("ticked")
+    for _ in range(3000):
+        if flag.exists():
+            return run_task(task, options)
+        time.sleep(0.01)
+    raise AssertionError("the parent never ticked")
+
+
+def test_progress_ticks_while_nothing_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from takeback.protect import batch
+
+    monkeypatch.setattr(batch, "TICK_SECONDS", 0.05)
+    samples.large_photo("coffee", size=(96, 64), grain=2.0).save(tmp_path / "one.jpg", quality=80)
+    heard: list[tuple[int, int, bool]] = []
+
+    def on_progress(p: batch.Progress) -> None:
+        heard.append((p.total, p.done, p.last is None))
+        if p.last is None:
+            (tmp_path / "ticked").touch()
+
+    report = hash_paths(
+        [tmp_path / "one.jpg"], HashOptions(modes=""), workers=1, runner=waiting_runner, on_progress=on_progress
+    )
+    assert report.results[0].status is Status.HASHED
+    assert heard[0] == (1, 0, True)  # a tick, before the file was done
+    assert heard[-1] == (1, 1, False)

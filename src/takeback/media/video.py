@@ -228,6 +228,9 @@ def sample_frames(
         gop: list[_Packet] = []
         gop_bytes = 0
         decoded_any = False
+        # Integer numerator over integer denominator is float(Fraction(...)) exactly, without building a Fraction
+        # for each of a film's hundreds of thousands of packets.
+        num, den = time_base.numerator, time_base.denominator
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -235,7 +238,7 @@ def sample_frames(
                 stamp = packet.pts if packet.pts is not None else packet.dts
                 if stamp is None:
                     continue
-                when = float((stamp - origin) * time_base)
+                when = (stamp - origin) * num / den
                 if packet.is_keyframe and gop:
                     for sample in state.run_gop(gop, next_key_time=when):
                         decoded_any = True
@@ -417,4 +420,5 @@ class _Sampler:
         # their own; their pts is in the stream's.
         if frame.pts is None:
             return None
-        return float(frame.pts * (frame.time_base or self.time_base)) - self.origin_seconds
+        base = frame.time_base or self.time_base
+        return frame.pts * base.numerator / base.denominator - self.origin_seconds

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +34,9 @@ GROUP_FILES = 8
 GROUP_MAX_BYTES = 32 * 2**20
 #: Per-worker address-space limit (TAKEBACK_WORKER_MEMORY_MB; 0 = none).
 DEFAULT_WORKER_MEMORY_MB = 6144
+#: While workers are busy, `on_progress` hears at least this often (with no new file done), so a caller's display
+#: can move its clock without a thread of its own (see `start_method`).
+TICK_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -74,6 +79,27 @@ def _worker_init() -> None:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 2**20, limit_mb * 2**20))
+    # One process per core already: BLAS threads on top of that oversubscribe the cores (measured: a forked pair of
+    # workers whose numpy kept the parent's two BLAS threads each took 2.4x the CPU).  A forked worker inherits the
+    # parent's BLAS, already started, so the environment variables set in `_start_pool` come too late for it.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def start_method() -> str:
+    """How the workers are started: "fork" on Linux when this process runs no other thread, "spawn" otherwise.
+
+    Why: a spawned worker is a new interpreter that imports numpy, PyAV and the hashing code again, about 0.4
+    CPU-seconds per worker, which is a quarter of hashing a 5-minute video on 2 cores.  A forked one starts with all
+    of that already imported, in milliseconds.  Forking is only safe when no other thread could be holding a lock
+    (a stream's, the logging module's) that the child would then wait for forever, so any other thread means spawn;
+    macOS and Windows always spawn (fork is unsafe or missing there).  `takeback hash` keeps its progress display
+    on the main thread for this reason (`TICK_SECONDS`).
+    """
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
 
 
 def _video_segments(path: str, workers: int, interval: float) -> list[Task]:
@@ -145,7 +171,8 @@ def hash_paths(
 
     `workers=0` runs in this process (no pool), which tests and tiny batches use.
     `runner` (a module-level function, so workers can unpickle it) lets tests
-    stand in a worker that crashes.
+    stand in a worker that crashes.  `on_progress` hears of each finished file,
+    and every `TICK_SECONDS` while none finishes.
     """
     workers = (os.cpu_count() or 1) if workers is None else workers
     key = options_key(options)
@@ -172,10 +199,15 @@ def hash_paths(
                 finish(index, hit)
                 continue
         uncached.append(index)
-    # The workers start (and import what hashing needs, ~0.3 s) while this process looks into the files.
-    pool = _start_pool(workers) if workers > 0 and uncached else None
+    pool = None
+    if workers > 0 and uncached and start_method() == "spawn":
+        # Spawned workers start (and import what hashing needs, ~0.4 s) while this process looks into the files.
+        pool = _start_pool(workers)
     for index in uncached:
         pending[index] = _video_segments(found[index].path, workers, options.interval)
+    if workers > 0 and uncached and pool is None:
+        # Forked workers start at once, and inherit what probing the videos imported (PyAV).
+        pool = _start_pool(workers)
 
     def store(index: int, result: FileResult) -> None:
         item = found[index]
@@ -188,7 +220,8 @@ def hash_paths(
             store(index, _merge([runner(t, options) for t in tasks]))
     else:
         sizes = {index: item.size for index in pending if isinstance(item := found[index], Found)}
-        _run_pool(pending, options, workers, store, runner, pool, sizes)
+        tick = None if on_progress is None else lambda: on_progress(Progress(len(found), done, None))
+        _run_pool(pending, options, workers, store, runner, pool, sizes, tick)
     if cache is not None:
         cache.commit()
     return report
@@ -202,8 +235,10 @@ def _run_pool(
     runner: Callable[[Task, HashOptions], FileResult],
     pool: ProcessPoolExecutor | None,
     sizes: dict[int, int],
+    tick: Callable[[], None] | None = None,
 ) -> None:
-    """`sizes`: each pending file's size in bytes, from the walk (it decides which files may share a group)."""
+    """`sizes`: each pending file's size in bytes, from the walk (it decides which files may share a group).
+    `tick` is called when `TICK_SECONDS` pass with no task finished."""
     queue: list[tuple[int, int, Task]] = [(i, j, t) for i, tasks in pending.items() for j, t in enumerate(tasks)]
     queue.reverse()  # pop() from the end keeps walk order
     parts: dict[int, dict[int, FileResult]] = {i: {} for i in pending}
@@ -231,7 +266,9 @@ def _run_pool(
                     while queue and len(in_flight) < workers * 2:
                         group = _take_group(queue, workers, sizes)
                         in_flight[pool.submit(_run_group, runner, [t for _, _, t in group], options)] = group
-                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    finished, _ = wait(in_flight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
+                    if not finished and tick is not None:
+                        tick()
                     for future in finished:
                         outcomes = future.result()  # raises BrokenProcessPool after a crash
                         group = in_flight.pop(future)
@@ -245,13 +282,13 @@ def _run_pool(
 
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool whose workers are already starting: each is asked for a no-op, so they spawn and import now."""
-    # One process per core already: BLAS threads on top of that oversubscribe
-    # the cores (measured: 2 workers ran slower than 1 process).  Workers
-    # inherit the environment when spawned, before numpy starts its threads.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context("spawn")
+    """A pool whose workers are already starting: each is asked for a no-op, so they start and import now."""
+    method = start_method()
+    if method == "spawn":
+        # A spawned worker's numpy reads these before it starts any BLAS thread (see `_worker_init`).
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+    context = multiprocessing.get_context(method)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
     for _ in range(workers):
         pool.submit(_ready)
@@ -259,7 +296,7 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _ready() -> None:
-    """Nothing: unpickling it makes a new worker import this module, and with it everything hashing needs."""
+    """Nothing: unpickling it makes a spawned worker import this module, and with it everything hashing needs."""
 
 
 def _take_group(queue: list[tuple[int, int, Task]], workers: int, sizes: dict[int, int]) -> list[tuple[int, int, Task]]:
