@@ -1,7 +1,8 @@
-"""takeback's one C extension; everything else about the package is in pyproject.toml.
+"""takeback's C extensions; everything else about the package is in pyproject.toml.
 
-`optional=True`: where no C compiler is available the install still succeeds, and photos are decoded by Pillow
-alone (`takeback.media.jpeg_dc.available()` says which).
+`optional=True`: where no C compiler is available the install still succeeds, photos are decoded by Pillow alone
+(`takeback.media.jpeg_dc.available()` says which) and video frames are hashed by numpy alone
+(`takeback.signals.pdq_fast.NATIVE_COLUMNS`).
 """
 
 from setuptools import Extension, setup
@@ -12,6 +13,11 @@ setup(
             "takeback.media._jpeg_dc",
             sources=["src/takeback/media/_jpeg_dc.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "takeback.signals._pdq_columns",
+            sources=["src/takeback/signals/_pdq_columns.c"],
+            optional=True,
+        ),
     ]
 )

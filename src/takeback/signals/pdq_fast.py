@@ -29,6 +29,16 @@ import numpy.typing as npt
 
 from takeback.signals import pdq
 
+try:
+    from takeback.signals import _pdq_columns  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler (setup.py): numpy does the column pass
+    _pdq_columns = None
+
+#: Whether video frames' column pass runs in C (`_pdq_columns.c`); without it numpy gives the same hash, slower.
+NATIVE_COLUMNS = _pdq_columns is not None
+#: The C column pass sums this many taps at a time; each output's weights are padded to a multiple of it.
+_LANES = 8
+
 _DCT64 = pdq.dct_matrix().astype(np.float64)
 
 
@@ -186,6 +196,35 @@ def _bands(operator: npt.NDArray[np.float64], outputs: int = _BAND_OUTPUTS) -> t
     return tuple(bands)
 
 
+@dataclass(frozen=True, slots=True)
+class _Taps:
+    """The column operator as the C pass wants it: where each output's taps start, and their weights, padded with
+    zeros to the same multiple of `_LANES` for every output and shifted to end inside the row."""
+
+    starts: npt.NDArray[np.int32]  # 64
+    weights: npt.NDArray[np.float32]  # 64 x taps
+
+
+def _taps(operator: npt.NDArray[np.float64]) -> _Taps | None:
+    """None when the padded taps would not fit in a row (planes narrower than a few dozen pixels)."""
+    floor = float(np.abs(operator).max()) * 1e-9
+    spans = []
+    for row in operator:
+        reached = np.flatnonzero(np.abs(row) > floor)
+        spans.append((int(reached[0]), int(reached[-1]) + 1))
+    width = operator.shape[1]
+    taps = -(-max(stop - start for start, stop in spans) // _LANES) * _LANES
+    if taps > width:
+        return None
+    starts = np.empty(len(spans), dtype=np.int32)
+    weights = np.zeros((len(spans), taps), dtype=np.float32)
+    for j, (start, stop) in enumerate(spans):
+        first = min(start, width - taps)
+        starts[j] = first
+        weights[j, start - first : stop - first] = operator[j, start:stop]
+    return _Taps(starts, weights)
+
+
 class PlaneHasher:
     """Hashes many same-sized uint8 planes (video frames) with the full-size
     operator, reusing its float buffers: fresh multi-megabyte arrays per frame
@@ -202,7 +241,9 @@ class PlaneHasher:
         self._columns = operator(width)
         self._bands = _bands(self._columns)
         self._mirrored_bands: tuple[_Band, ...] | None = None
-        self._plane = np.empty((height, width), dtype=np.float32)
+        self._taps = _taps(self._columns) if NATIVE_COLUMNS and min(height, width) >= pdq.MIN_HASHABLE_DIM else None
+        self._mirrored_taps: _Taps | None = None
+        self._plane: npt.NDArray[np.float32] | None = None if self._taps else np.empty((height, width), np.float32)
         self._partial = np.empty((height, 64), dtype=np.float32)
 
     def hash(self, plane: npt.NDArray[np.uint8], limited_range: bool = False) -> pdq.PdqHash:
@@ -211,8 +252,10 @@ class PlaneHasher:
         quality scores match the reference's RGB conversion."""
         if self.height < pdq.MIN_HASHABLE_DIM or self.width < pdq.MIN_HASHABLE_DIM:
             return pdq.PdqHash("0" * pdq.HEX_LENGTH, 0)
-        np.copyto(self._plane, plane, casting="unsafe")
-        return self._finish(self._bands, limited_range)
+        if self._taps is not None and plane.dtype == np.uint8 and plane.strides[1] == 1:
+            _pdq_columns.columns(plane, self._taps.starts, self._taps.weights, self._partial)
+            return self._rows_pass(limited_range)
+        return self._finish(self._float_plane(plane), self._bands, limited_range)
 
     def hash_and_mirror(
         self, plane: npt.NDArray[np.uint8], limited_range: bool = False
@@ -222,18 +265,36 @@ class PlaneHasher:
         if self.height < pdq.MIN_HASHABLE_DIM or self.width < pdq.MIN_HASHABLE_DIM:
             zero = pdq.PdqHash("0" * pdq.HEX_LENGTH, 0)
             return zero, zero
-        np.copyto(self._plane, plane, casting="unsafe")
+        if self._taps is not None and plane.dtype == np.uint8 and plane.strides[1] == 1:
+            if self._mirrored_taps is None:
+                self._mirrored_taps = _taps(self._columns[:, ::-1])
+            if self._mirrored_taps is not None:
+                own = self.hash(plane, limited_range)
+                _pdq_columns.columns(plane, self._mirrored_taps.starts, self._mirrored_taps.weights, self._partial)
+                return own, self._rows_pass(limited_range)
+        floats = self._float_plane(plane)
         if self._mirrored_bands is None:
             self._mirrored_bands = _bands(self._columns[:, ::-1])
-        return self._finish(self._bands, limited_range), self._finish(self._mirrored_bands, limited_range)
+        return self._finish(floats, self._bands, limited_range), self._finish(
+            floats, self._mirrored_bands, limited_range
+        )
 
-    def _finish(self, bands: tuple[_Band, ...], limited_range: bool) -> pdq.PdqHash:
+    def _float_plane(self, plane: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        if self._plane is None:
+            self._plane = np.empty((self.height, self.width), dtype=np.float32)
+        np.copyto(self._plane, plane, casting="unsafe")
+        return self._plane
+
+    def _finish(self, floats: npt.NDArray[np.float32], bands: tuple[_Band, ...], limited_range: bool) -> pdq.PdqHash:
         for band in bands:
             np.matmul(
-                self._plane[:, band.start : band.stop],
+                floats[:, band.start : band.stop],
                 band.weights,
                 out=self._partial[:, band.first : band.first + band.weights.shape[1]],
             )
+        return self._rows_pass(limited_range)
+
+    def _rows_pass(self, limited_range: bool) -> pdq.PdqHash:
         buf = (self._rows @ self._partial).astype(np.float64)
         if limited_range:
             buf = (buf - 16.0) * (255.0 / 219.0)
