@@ -225,13 +225,19 @@ def _taps(operator: npt.NDArray[np.float64]) -> _Taps | None:
     return _Taps(starts, weights)
 
 
+def _readable_in_c(plane: npt.NDArray[np.generic]) -> bool:
+    """8-bit pixels next to each other in memory (rows may be padded, as the decoder's are)."""
+    return plane.dtype == np.uint8 and plane.ndim == 2 and plane.strides[1] == 1
+
+
 class PlaneHasher:
     """Hashes many same-sized uint8 planes (video frames) with the full-size
-    operator, reusing its float buffers: fresh multi-megabyte arrays per frame
-    cost more in page faults than the arithmetic itself.  The column pass is
-    banded (`_bands`): a 720p frame's hash takes about half the time of a
-    dense product with the same weights.  `smooth` applies `smooth_operator`
-    (the `smooth` mode) instead of PDQ's own filter."""
+    operator, reusing its buffers: fresh multi-megabyte arrays per frame
+    cost more in page faults than the arithmetic itself.  The column pass runs
+    in C straight on the 8-bit plane (`_pdq_columns.c`, `_taps`) when it is
+    built; otherwise numpy runs it banded (`_bands`) on a float copy, about
+    half the time of a dense product with the same weights.  `smooth` applies
+    `smooth_operator` (the `smooth` mode) instead of PDQ's own filter."""
 
     def __init__(self, height: int, width: int, smooth: bool = False) -> None:
         self.height = height
@@ -243,7 +249,8 @@ class PlaneHasher:
         self._mirrored_bands: tuple[_Band, ...] | None = None
         self._taps = _taps(self._columns) if NATIVE_COLUMNS and min(height, width) >= pdq.MIN_HASHABLE_DIM else None
         self._mirrored_taps: _Taps | None = None
-        self._plane: npt.NDArray[np.float32] | None = None if self._taps else np.empty((height, width), np.float32)
+        # The numpy pass's float copy of a plane: made on first use, never with the C pass.
+        self._plane: npt.NDArray[np.float32] | None = None
         self._partial = np.empty((height, 64), dtype=np.float32)
 
     def hash(self, plane: npt.NDArray[np.uint8], limited_range: bool = False) -> pdq.PdqHash:
@@ -252,7 +259,7 @@ class PlaneHasher:
         quality scores match the reference's RGB conversion."""
         if self.height < pdq.MIN_HASHABLE_DIM or self.width < pdq.MIN_HASHABLE_DIM:
             return pdq.PdqHash("0" * pdq.HEX_LENGTH, 0)
-        if self._taps is not None and plane.dtype == np.uint8 and plane.strides[1] == 1:
+        if self._taps is not None and _readable_in_c(plane):
             _pdq_columns.columns(plane, self._taps.starts, self._taps.weights, self._partial)
             return self._rows_pass(limited_range)
         return self._finish(self._float_plane(plane), self._bands, limited_range)
@@ -265,7 +272,7 @@ class PlaneHasher:
         if self.height < pdq.MIN_HASHABLE_DIM or self.width < pdq.MIN_HASHABLE_DIM:
             zero = pdq.PdqHash("0" * pdq.HEX_LENGTH, 0)
             return zero, zero
-        if self._taps is not None and plane.dtype == np.uint8 and plane.strides[1] == 1:
+        if self._taps is not None and _readable_in_c(plane):
             if self._mirrored_taps is None:
                 self._mirrored_taps = _taps(self._columns[:, ::-1])
             if self._mirrored_taps is not None:
