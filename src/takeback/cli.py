@@ -170,9 +170,10 @@ def run_hash(
         console=console,
         disable=quiet,
         transient=False,
-        # Refreshed by `advance` on this thread: no display thread, so the hashing workers can be forked
-        # (`batch.start_method`); `hash_paths` calls back at least every `batch.TICK_SECONDS`.
-        auto_refresh=False,
+        # Locally, refreshed by `advance` on this thread: no display thread, so the hashing workers can be forked
+        # (`batch.start_method`); `hash_paths` calls back at least every `batch.TICK_SECONDS`.  Ray starts no
+        # local workers, so there the display keeps its own clock.
+        auto_refresh=ray_address is not None,
     )
     with progress:
         task = progress.add_task("hash", total=None)
