@@ -106,13 +106,40 @@ def test_long_video_split_across_workers_matches_single_pass(media_dir: Path, mo
     monkeypatch.setattr(batch, "SEGMENT_SECONDS", 2.0)  # the 8 s clip counts as "long"
     clip = media_dir / "short.mp4"
     tasks = batch._video_segments(str(clip), 2, 1.0)
-    assert len(tasks) == 2 and tasks[0].end == tasks[1].start
+    # Two segments of frames, then the digests as a task of their own (the first worker free takes them).
+    assert len(tasks) == 3 and tasks[0].end == tasks[1].start and tasks[1].end is None
+    assert [(t.signals, t.digests) for t in tasks] == [(True, False), (True, False), (False, True)]
     whole = hash_paths([clip], HashOptions(), workers=0).results[0]
     monkeypatch.setattr(batch, "_video_segments", lambda path, workers, interval: tasks)
     split = hash_paths([clip], HashOptions(), workers=2).results[0]
     assert [f.frame_number for f in split.frames] == [f.frame_number for f in whole.frames]
     assert [f.pdq for f in split.frames] == [f.pdq for f in whole.frames]
-    assert split.md5 == whole.md5
+    assert (split.md5, split.sha256, split.size) == (whole.md5, whole.sha256, whole.size)
+    assert split.md5 is not None and (split.duration, split.fps, split.kind) == (whole.duration, whole.fps, whole.kind)
+
+
+def test_a_split_videos_digest_task_reads_no_frames(media_dir: Path) -> None:
+    from takeback.protect.hash_file import Task, run_task
+
+    sums = run_task(Task(str(media_dir / "short.mp4"), signals=False), HashOptions())
+    assert sums.status is Status.HASHED and sums.kind == "video"
+    assert sums.md5 is not None and sums.sha256 is not None and sums.size > 0
+    assert sums.frames == [] and sums.duration is None
+
+
+def test_a_split_video_whose_digests_fail_fails(
+    media_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from takeback.protect import batch
+    from takeback.protect.hash_file import Task
+
+    monkeypatch.setattr(batch, "SEGMENT_SECONDS", 2.0)
+    clip = media_dir / "short.mp4"
+    gone = tmp_path / "gone.mp4"
+    tasks = [*batch._video_segments(str(clip), 2, 1.0)[:2], Task(str(gone), signals=False)]
+    monkeypatch.setattr(batch, "_video_segments", lambda path, workers, interval: tasks)
+    result = hash_paths([clip], HashOptions(), workers=0).results[0]
+    assert result.status is Status.FAILED and result.error_code == "unreadable"
 
 
 def test_cache_skips_unchanged_files_until_forced(library: Path, tmp_path: Path) -> None:

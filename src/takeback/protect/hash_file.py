@@ -52,6 +52,8 @@ class Task:
     start: float = 0.0
     end: float | None = None
     digests: bool = True
+    #: False: the digests alone (a split video's, as a task of their own: see `batch._video_segments`).
+    signals: bool = True
 
 
 def _read_error(exc: OSError) -> UnreadableFile:
@@ -99,6 +101,9 @@ def run_task(task: Task, options: HashOptions) -> FileResult:
         if task.digests:
             digests = exact_digests.digest_bytes(data) if data is not None else exact_digests.digest_file(path)
             result.md5, result.sha256, result.size = digests.md5, digests.sha256, digests.size
+        if not task.signals:
+            result.status = Status.HASHED
+            return result
         if actual is sniff.Kind.IMAGE:
             image = hash_image_signals(
                 path,
