@@ -312,6 +312,15 @@ def test_workers_are_forked_with_one_blas_thread_each(many: Path, monkeypatch: p
     assert {r.warning for r in report.results} == {"set by the parent;[1]"}
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_without_threadpoolctl_still_hash(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install from before threadpoolctl was a dependency: the forked workers cannot import it (None in
+    sys.modules makes the import fail), which must cost speed only, not every file."""
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    report = hash_paths([many], HashOptions(modes=""), workers=2)
+    assert all(r.status is Status.HASHED for r in report.results)
+
+
 def test_workers_are_spawned_while_another_thread_runs(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from takeback.protect import batch
 

@@ -82,8 +82,10 @@ def _worker_init() -> None:
     # One process per core already: BLAS threads on top of that oversubscribe the cores (measured: a forked pair of
     # workers whose numpy kept the parent's two BLAS threads each took 2.4x the CPU).  A forked worker inherits the
     # parent's BLAS, already started, so the environment variables set in `_start_pool` come too late for it.
-    from threadpoolctl import threadpool_limits
-
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an install from before it was a dependency: slower, but every file still hashes
+        return
     threadpool_limits(limits=1, user_api="blas")
 
 
