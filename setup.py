@@ -2,7 +2,7 @@
 
 `optional=True`: where no C compiler is available the install still succeeds, photos are decoded by Pillow alone
 (`takeback.media.jpeg_dc.available()` says which) and video frames are hashed by numpy alone
-(`takeback.signals.pdq_fast.NATIVE_COLUMNS`).
+(`takeback.signals.pdq_fast.NATIVE_PASSES`).
 """
 
 from setuptools import Extension, setup
@@ -15,8 +15,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "takeback.signals._pdq_columns",
-            sources=["src/takeback/signals/_pdq_columns.c"],
+            "takeback.signals._pdq_frame",
+            sources=["src/takeback/signals/_pdq_frame.c"],
             optional=True,
         ),
     ]

@@ -30,12 +30,12 @@ import numpy.typing as npt
 from takeback.signals import pdq
 
 try:
-    from takeback.signals import _pdq_columns  # type: ignore[attr-defined]
+    from takeback.signals import _pdq_frame  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler (setup.py): numpy does the column pass
-    _pdq_columns = None
+    _pdq_frame = None
 
-#: Whether video frames' column pass runs in C (`_pdq_columns.c`); without it numpy gives the same hash, slower.
-NATIVE_COLUMNS = _pdq_columns is not None
+#: Whether video frames' column and row passes run in C (`_pdq_frame.c`); without it numpy gives the same hash, slower.
+NATIVE_PASSES = _pdq_frame is not None
 #: The C column pass sums this many taps at a time; each output's weights are padded to a multiple of it.
 _LANES = 8
 
@@ -234,9 +234,10 @@ class PlaneHasher:
     """Hashes many same-sized uint8 planes (video frames) with the full-size
     operator, reusing its buffers: fresh multi-megabyte arrays per frame
     cost more in page faults than the arithmetic itself.  The column pass runs
-    in C straight on the 8-bit plane (`_pdq_columns.c`, `_taps`) when it is
-    built; otherwise numpy runs it banded (`_bands`) on a float copy, about
-    half the time of a dense product with the same weights.  `smooth` applies
+    in C straight on the 8-bit plane (`_pdq_frame.c`, `_taps`) when it is
+    built, and so does the row pass (no BLAS call per frame); otherwise numpy
+    runs the column pass banded (`_bands`) on a float copy, about half the
+    time of a dense product with the same weights.  `smooth` applies
     `smooth_operator` (the `smooth` mode) instead of PDQ's own filter."""
 
     def __init__(self, height: int, width: int, smooth: bool = False) -> None:
@@ -247,7 +248,10 @@ class PlaneHasher:
         self._columns = operator(width)
         self._bands = _bands(self._columns)
         self._mirrored_bands: tuple[_Band, ...] | None = None
-        self._taps = _taps(self._columns) if NATIVE_COLUMNS and min(height, width) >= pdq.MIN_HASHABLE_DIM else None
+        native = NATIVE_PASSES and min(height, width) >= pdq.MIN_HASHABLE_DIM
+        self._taps = _taps(self._columns) if native else None
+        self._row_taps = _taps(operator(height)) if native else None
+        self._block = np.empty((64, 64), dtype=np.float32)
         self._mirrored_taps: _Taps | None = None
         # The numpy pass's float copy of a plane: made on first use, never with the C pass.
         self._plane: npt.NDArray[np.float32] | None = None
@@ -260,7 +264,7 @@ class PlaneHasher:
         if self.height < pdq.MIN_HASHABLE_DIM or self.width < pdq.MIN_HASHABLE_DIM:
             return pdq.PdqHash("0" * pdq.HEX_LENGTH, 0)
         if self._taps is not None and _readable_in_c(plane):
-            _pdq_columns.columns(plane, self._taps.starts, self._taps.weights, self._partial)
+            _pdq_frame.columns(plane, self._taps.starts, self._taps.weights, self._partial)
             return self._rows_pass(limited_range)
         return self._finish(self._float_plane(plane), self._bands, limited_range)
 
@@ -277,7 +281,7 @@ class PlaneHasher:
                 self._mirrored_taps = _taps(self._columns[:, ::-1])
             if self._mirrored_taps is not None:
                 own = self.hash(plane, limited_range)
-                _pdq_columns.columns(plane, self._mirrored_taps.starts, self._mirrored_taps.weights, self._partial)
+                _pdq_frame.columns(plane, self._mirrored_taps.starts, self._mirrored_taps.weights, self._partial)
                 return own, self._rows_pass(limited_range)
         floats = self._float_plane(plane)
         if self._mirrored_bands is None:
@@ -302,7 +306,11 @@ class PlaneHasher:
         return self._rows_pass(limited_range)
 
     def _rows_pass(self, limited_range: bool) -> pdq.PdqHash:
-        buf = (self._rows @ self._partial).astype(np.float64)
+        if self._row_taps is not None:
+            _pdq_frame.rows(self._partial, self._row_taps.starts, self._row_taps.weights, self._block)
+            buf = self._block.astype(np.float64)
+        else:
+            buf = (self._rows @ self._partial).astype(np.float64)
         if limited_range:
             buf = (buf - 16.0) * (255.0 / 219.0)
         return _hash_from_buffer(buf)

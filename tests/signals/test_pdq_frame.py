@@ -1,4 +1,4 @@
-"""The C column pass of video frames (`_pdq_columns.c`) against the numpy banded pass it stands in for."""
+"""The C passes of video frames (`_pdq_frame.c`) against the numpy passes they stand in for."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ REQUIRE_ENV = "TAKEBACK_REQUIRE_NATIVE"
 
 @pytest.fixture(autouse=True)
 def _built() -> None:
-    if not pdq_fast.NATIVE_COLUMNS:
-        message = "takeback.signals._pdq_columns is not built (pip install -e . needs a C compiler)"
+    if not pdq_fast.NATIVE_PASSES:
+        message = "takeback.signals._pdq_frame is not built (pip install -e . needs a C compiler)"
         if os.environ.get(REQUIRE_ENV):
             pytest.fail(f"{message} ({REQUIRE_ENV} is set)", pytrace=False)
         pytest.skip(message)
@@ -32,7 +32,7 @@ def _frame(height: int, width: int, seed: int, pad: int) -> np.ndarray:
 
 
 def _numpy_only(hasher: pdq_fast.PlaneHasher) -> pdq_fast.PlaneHasher:
-    hasher._taps = None
+    hasher._taps = hasher._row_taps = None
     return hasher
 
 
@@ -51,6 +51,9 @@ def test_c_pass_gives_the_numpy_pass(height: int, width: int, pad: int, smooth: 
     numpy_pass = _numpy_only(pdq_fast.PlaneHasher(height, width, smooth))
     ours, theirs = native.hash(plane, limited), numpy_pass.hash(plane, limited)
     np.testing.assert_allclose(native._partial, numpy_pass._partial, rtol=1e-5, atol=1e-3)
+    if native._row_taps is not None:  # planes a few pixels high go through numpy
+        # The row pass: the 64 x 64 block before the DCT, against numpy's dense product over the same columns.
+        np.testing.assert_allclose(native._block, native._rows @ native._partial, rtol=1e-5, atol=1e-3)
     assert pdq.hamming(ours.hex, theirs.hex) <= 1
     assert abs(ours.quality - theirs.quality) <= 1
     own, mirrored = native.hash_and_mirror(plane, limited)
@@ -63,6 +66,7 @@ def test_a_720p_frame_takes_the_c_pass_and_gives_the_same_hash() -> None:
     plane = _frame(720, 1280, 5, 64)
     native = pdq_fast.PlaneHasher(720, 1280)
     assert native._taps is not None and native._plane is None  # no float copy of the frame is kept
+    assert native._row_taps is not None  # and no BLAS call per frame
     assert native.hash(plane, True) == _numpy_only(pdq_fast.PlaneHasher(720, 1280)).hash(plane, True)
     assert native._plane is None
 
@@ -97,7 +101,7 @@ def test_planes_the_c_pass_cannot_read_go_through_numpy() -> None:
     ["plane_dtype", "plane_1d", "starts_short", "starts_dtype", "start_outside", "weights_odd", "out_small"],
 )
 def test_bad_arguments_raise_value_error(change: str) -> None:
-    from takeback.signals import _pdq_columns  # type: ignore[attr-defined]
+    from takeback.signals import _pdq_frame  # type: ignore[attr-defined]
 
     plane = _frame(80, 200, 2, 0)
     taps = pdq_fast._taps(pdq_fast.full_operator(200))
@@ -115,5 +119,29 @@ def test_bad_arguments_raise_value_error(change: str) -> None:
     name, value = bad[change]
     args[name] = value
     with pytest.raises(ValueError):
-        _pdq_columns.columns(args["plane"], args["starts"], args["weights"], args["out"])
-    _pdq_columns.columns(plane, taps.starts, taps.weights, np.empty((80, 64), np.float32))  # the good call works
+        _pdq_frame.columns(args["plane"], args["starts"], args["weights"], args["out"])
+    _pdq_frame.columns(plane, taps.starts, taps.weights, np.empty((80, 64), np.float32))  # the good call works
+
+
+@pytest.mark.parametrize("change", ["partial_ragged", "partial_dtype", "start_outside", "weights_empty", "out_small"])
+def test_bad_arguments_to_the_row_pass_raise_value_error(change: str) -> None:
+    from takeback.signals import _pdq_frame  # type: ignore[attr-defined]
+
+    partial = np.random.default_rng(3).random((90, 64), dtype=np.float32)
+    taps = pdq_fast._taps(pdq_fast.full_operator(90))
+    assert taps is not None
+    args = {"partial": partial, "starts": taps.starts, "weights": taps.weights, "out": np.empty((64, 64), np.float32)}
+    bad = {
+        "partial_ragged": ("partial", np.zeros((90, 63), np.float32)),
+        "partial_dtype": ("partial", partial.astype(np.float64)),
+        "start_outside": ("starts", np.full(64, 90 - taps.weights.shape[1] + 1, np.int32)),  # one row over
+        "weights_empty": ("weights", np.zeros((64, 0), np.float32)),
+        "out_small": ("out", np.empty((64, 63), np.float32)),
+    }
+    name, value = bad[change]
+    args[name] = value
+    with pytest.raises(ValueError):
+        _pdq_frame.rows(args["partial"], args["starts"], args["weights"], args["out"])
+    out = np.empty((64, 64), np.float32)
+    _pdq_frame.rows(partial, taps.starts, taps.weights, out)  # the good call works, and is the dense product
+    np.testing.assert_allclose(out, pdq_fast.full_operator(90).astype(np.float32) @ partial, rtol=1e-5, atol=1e-5)
