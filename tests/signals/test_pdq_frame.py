@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from takeback.signals import pdq, pdq_fast
@@ -45,21 +45,41 @@ def _numpy_only(hasher: pdq_fast.PlaneHasher) -> pdq_fast.PlaneHasher:
     limited=st.booleans(),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
 )
+@example(height=26, width=1238, pad=0, smooth=False, limited=False, seed=112)  # two bits that nearly tie
 def test_c_pass_gives_the_numpy_pass(height: int, width: int, pad: int, smooth: bool, limited: bool, seed: int) -> None:
     plane = _frame(height, width, seed, pad)
     native = pdq_fast.PlaneHasher(height, width, smooth)
     numpy_pass = _numpy_only(pdq_fast.PlaneHasher(height, width, smooth))
     ours, theirs = native.hash(plane, limited), numpy_pass.hash(plane, limited)
     np.testing.assert_allclose(native._partial, numpy_pass._partial, rtol=1e-5, atol=1e-3)
-    if native._row_taps is not None:  # planes a few pixels high go through numpy
-        # The row pass: the 64 x 64 block before the DCT, against numpy's dense product over the same columns.
-        np.testing.assert_allclose(native._block, native._rows @ native._partial, rtol=1e-5, atol=1e-3)
-    assert pdq.hamming(ours.hex, theirs.hex) <= 1
+    # The row pass: the 64 x 64 block before the DCT, against numpy's dense product over the same columns.
+    np.testing.assert_allclose(_block(native), _block(numpy_pass), rtol=1e-5, atol=1e-3)
+    _only_ties_differ(ours, theirs, _block(native), _block(numpy_pass), limited)
     assert abs(ours.quality - theirs.quality) <= 1
     own, mirrored = native.hash_and_mirror(plane, limited)
     assert own == ours
     _, their_mirrored = numpy_pass.hash_and_mirror(plane, limited)
-    assert pdq.hamming(mirrored.hex, their_mirrored.hex) <= 1
+    _only_ties_differ(mirrored, their_mirrored, _block(native), _block(numpy_pass), limited)
+
+
+def _block(hasher: pdq_fast.PlaneHasher) -> np.ndarray:
+    """The 64 x 64 block the last hash was taken from (planes a few pixels high go through numpy's product)."""
+    return hasher._block if hasher._row_taps is not None else hasher._rows @ hasher._partial
+
+
+def _only_ties_differ(
+    ours: pdq.PdqHash, theirs: pdq.PdqHash, our_block: np.ndarray, their_block: np.ndarray, limited: bool
+) -> None:
+    """The two passes sum in different orders, so a bit may differ only where its coefficient lies within that
+    rounding of the median (on small planes many coefficients nearly tie); anywhere else is a wrong pass."""
+    blocks = [b.astype(np.float64) for b in (our_block, their_block)]
+    if limited:
+        blocks = [(b - 16.0) * (255.0 / 219.0) for b in blocks]
+    a, b = ((pdq_fast._DCT64 @ block @ pdq_fast._DCT64.T).ravel() for block in blocks)
+    slack = 2 * float(np.abs(a - b).max()) + 1e-6 * float(np.abs(b).max())
+    median = np.partition(b, pdq._MEDIAN_INDEX)[pdq._MEDIAN_INDEX]
+    differ = np.flatnonzero(pdq.hex_to_bits(ours.hex) != pdq.hex_to_bits(theirs.hex))
+    assert np.all(np.abs(b[differ] - median) <= slack), (differ, b[differ] - median, slack)
 
 
 def test_a_720p_frame_takes_the_c_pass_and_gives_the_same_hash() -> None:
@@ -96,52 +116,46 @@ def test_planes_the_c_pass_cannot_read_go_through_numpy() -> None:
     assert native.hash(plane[:, ::2].astype(np.float32)) == expected
 
 
-@pytest.mark.parametrize(
-    "change",
-    ["plane_dtype", "plane_1d", "starts_short", "starts_dtype", "start_outside", "weights_odd", "out_small"],
-)
-def test_bad_arguments_raise_value_error(change: str) -> None:
+def _arguments(function: str) -> tuple[list[np.ndarray], dict[str, tuple[int, np.ndarray]]]:
+    """Good arguments for `_pdq_frame.<function>`, and bad replacements by name: (argument position, value)."""
+    source = _frame(80, 200, 2, 0) if function == "columns" else np.random.default_rng(3).random((90, 64), np.float32)
+    length = source.shape[1] if function == "columns" else source.shape[0]
+    taps = pdq_fast._taps(pdq_fast.full_operator(length))
+    assert taps is not None
+    out = np.empty((80, 64) if function == "columns" else (64, 64), np.float32)
+    over = np.full(64, length - taps.weights.shape[1] + 1, np.int32)  # every output's last tap one past the end
+    bad = {
+        "starts_short": (1, taps.starts[:63].copy()),
+        "starts_dtype": (1, taps.starts.astype(np.int64)),
+        "start_outside": (1, over),
+        "weights_empty": (2, np.zeros((64, 0), np.float32)),
+        "out_small": (3, out[:-1] if function == "columns" else out[:, :-1].copy()),
+    }
+    if function == "columns":
+        bad |= {"source_dtype": (0, source.astype(np.uint16)), "source_1d": (0, source.ravel())}
+        bad |= {"weights_odd": (2, np.zeros((64, 3), np.float32))}
+    else:
+        bad |= {"source_ragged": (0, np.zeros((90, 63), np.float32)), "source_dtype": (0, source.astype(np.float64))}
+    return [source, taps.starts, taps.weights, out], bad
+
+
+_BAD = [(f, name) for f in ("columns", "rows") for name in _arguments(f)[1]]
+
+
+@pytest.mark.parametrize(("function", "change"), _BAD)
+def test_bad_arguments_raise_value_error(function: str, change: str) -> None:
     from takeback.signals import _pdq_frame  # type: ignore[attr-defined]
 
-    plane = _frame(80, 200, 2, 0)
-    taps = pdq_fast._taps(pdq_fast.full_operator(200))
-    assert taps is not None
-    args = {"plane": plane, "starts": taps.starts, "weights": taps.weights, "out": np.empty((80, 64), np.float32)}
-    bad = {
-        "plane_dtype": ("plane", plane.astype(np.uint16)),
-        "plane_1d": ("plane", plane.ravel()),
-        "starts_short": ("starts", taps.starts[:63].copy()),
-        "starts_dtype": ("starts", taps.starts.astype(np.int64)),
-        "start_outside": ("starts", np.full(64, 200 - taps.weights.shape[1] + 1, np.int32)),  # one pixel over
-        "weights_odd": ("weights", np.zeros((64, 3), np.float32)),
-        "out_small": ("out", np.empty((79, 64), np.float32)),
-    }
-    name, value = bad[change]
-    args[name] = value
+    good, bad = _arguments(function)
+    position, value = bad[change]
     with pytest.raises(ValueError):
-        _pdq_frame.columns(args["plane"], args["starts"], args["weights"], args["out"])
-    _pdq_frame.columns(plane, taps.starts, taps.weights, np.empty((80, 64), np.float32))  # the good call works
+        getattr(_pdq_frame, function)(*good[:position], value, *good[position + 1 :])
+    getattr(_pdq_frame, function)(*good)  # the good call works
 
 
-@pytest.mark.parametrize("change", ["partial_ragged", "partial_dtype", "start_outside", "weights_empty", "out_small"])
-def test_bad_arguments_to_the_row_pass_raise_value_error(change: str) -> None:
+def test_the_row_pass_is_the_dense_product() -> None:
     from takeback.signals import _pdq_frame  # type: ignore[attr-defined]
 
-    partial = np.random.default_rng(3).random((90, 64), dtype=np.float32)
-    taps = pdq_fast._taps(pdq_fast.full_operator(90))
-    assert taps is not None
-    args = {"partial": partial, "starts": taps.starts, "weights": taps.weights, "out": np.empty((64, 64), np.float32)}
-    bad = {
-        "partial_ragged": ("partial", np.zeros((90, 63), np.float32)),
-        "partial_dtype": ("partial", partial.astype(np.float64)),
-        "start_outside": ("starts", np.full(64, 90 - taps.weights.shape[1] + 1, np.int32)),  # one row over
-        "weights_empty": ("weights", np.zeros((64, 0), np.float32)),
-        "out_small": ("out", np.empty((64, 63), np.float32)),
-    }
-    name, value = bad[change]
-    args[name] = value
-    with pytest.raises(ValueError):
-        _pdq_frame.rows(args["partial"], args["starts"], args["weights"], args["out"])
-    out = np.empty((64, 64), np.float32)
-    _pdq_frame.rows(partial, taps.starts, taps.weights, out)  # the good call works, and is the dense product
+    (partial, starts, weights, out), _ = _arguments("rows")
+    _pdq_frame.rows(partial, starts, weights, out)
     np.testing.assert_allclose(out, pdq_fast.full_operator(90).astype(np.float32) @ partial, rtol=1e-5, atol=1e-5)

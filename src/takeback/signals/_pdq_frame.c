@@ -66,129 +66,121 @@ static int typed(const Py_buffer *view, const char *format, Py_ssize_t itemsize)
     return view->itemsize == itemsize && f[0] == format[0] && f[1] == '\0';
 }
 
+/* What both passes take: the array they read, each output's first tap (64 int32), the outputs' weights (64 rows
+ * of `taps` float32, contiguous) and the float32 array they write (contiguous). */
+typedef struct {
+    Py_buffer source, starts, weights, out;
+    Py_ssize_t taps;
+} Args;
+
+static void release(Args *a) {
+    Py_buffer *views[4] = {&a->source, &a->starts, &a->weights, &a->out};
+    for (int i = 0; i < 4; i++)
+        if (views[i]->obj)
+            PyBuffer_Release(views[i]);
+}
+
+/* 0, or -1 with an exception set; `release` undoes it either way. */
+static int acquire(PyObject *args, Args *a, int source_flags) {
+    PyObject *source, *starts, *weights, *out;
+    if (!PyArg_ParseTuple(args, "OOOO", &source, &starts, &weights, &out))
+        return -1;
+    if (PyObject_GetBuffer(source, &a->source, source_flags | PyBUF_FORMAT) < 0 ||
+        PyObject_GetBuffer(starts, &a->starts, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0 ||
+        PyObject_GetBuffer(weights, &a->weights, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0 ||
+        PyObject_GetBuffer(out, &a->out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        return -1;
+    if (!typed(&a->starts, "i", 4) || a->starts.len != OUTPUTS * 4) {
+        PyErr_SetString(PyExc_ValueError, "starts must be 64 int32");
+        return -1;
+    }
+    a->taps = a->weights.len / (OUTPUTS * 4);
+    if (!typed(&a->weights, "f", 4) || a->taps <= 0 || a->weights.len != a->taps * OUTPUTS * 4) {
+        PyErr_SetString(PyExc_ValueError, "weights must be 64 rows of float32");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every output's taps a multiple of `multiple` long and inside [0, limit) of the source's `axis`. */
+static int taps_inside(const Args *a, Py_ssize_t limit, Py_ssize_t multiple, const char *axis) {
+    if (a->taps % multiple) {
+        PyErr_Format(PyExc_ValueError, "weights' rows must be a multiple of %zd long", multiple);
+        return -1;
+    }
+    const int32_t *first = (const int32_t *)a->starts.buf;
+    for (int j = 0; j < OUTPUTS; j++) {
+        if (first[j] < 0 || first[j] + a->taps > limit) {
+            PyErr_Format(PyExc_ValueError, "an output's taps reach outside the %s", axis);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* columns(plane, starts, weights, out): out[r, j] = sum_k weights[j, k] * plane[r, starts[j] + k].
- * plane: 2-D uint8, rows may be padded (the decoder's line size) but pixels are adjacent; starts: 64 int32;
- * weights: 64 x taps float32, contiguous, taps a positive multiple of LANES; out: rows x 64 float32, contiguous. */
+ * plane: 2-D uint8, rows may be padded (the decoder's line size) but pixels are adjacent; weights' rows a multiple
+ * of LANES long; out: rows x 64. */
 static PyObject *columns(PyObject *self, PyObject *args) {
-    PyObject *plane_obj, *starts_obj, *weights_obj, *out_obj;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OOOO", &plane_obj, &starts_obj, &weights_obj, &out_obj))
-        return NULL;
-    Py_buffer plane = {0}, starts = {0}, weights = {0}, out = {0};
+    Args a = {0};
     PyObject *result = NULL;
     float *row = NULL;
-    if (PyObject_GetBuffer(plane_obj, &plane, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0)
+    (void)self;
+    if (acquire(args, &a, PyBUF_STRIDED_RO) < 0)
         goto done;
-    if (PyObject_GetBuffer(starts_obj, &starts, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        goto done;
-    if (PyObject_GetBuffer(weights_obj, &weights, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        goto done;
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
-        goto done;
-    if (plane.ndim != 2 || !typed(&plane, "B", 1) || plane.strides[1] != 1 || plane.strides[0] < plane.shape[1]) {
+    const Py_buffer *plane = &a.source;
+    if (plane->ndim != 2 || !typed(plane, "B", 1) || plane->strides[1] != 1 || plane->strides[0] < plane->shape[1]) {
         PyErr_SetString(PyExc_ValueError, "plane must be a 2-D uint8 array with adjacent pixels");
         goto done;
     }
-    Py_ssize_t rows = plane.shape[0], width = plane.shape[1];
-    if (!typed(&starts, "i", 4) || starts.len != OUTPUTS * 4) {
-        PyErr_SetString(PyExc_ValueError, "starts must be 64 int32");
-        goto done;
-    }
-    Py_ssize_t taps = weights.len / (OUTPUTS * 4);
-    if (!typed(&weights, "f", 4) || taps <= 0 || taps % LANES || weights.len != taps * OUTPUTS * 4) {
-        PyErr_SetString(PyExc_ValueError, "weights must be 64 rows of a positive multiple of 8 float32");
-        goto done;
-    }
-    if (!typed(&out, "f", 4) || out.len != rows * OUTPUTS * 4) {
+    Py_ssize_t height = plane->shape[0], width = plane->shape[1];
+    if (!typed(&a.out, "f", 4) || a.out.len != height * OUTPUTS * 4) {
         PyErr_SetString(PyExc_ValueError, "out must be rows x 64 float32");
         goto done;
     }
-    const int32_t *first = (const int32_t *)starts.buf;
-    for (int j = 0; j < OUTPUTS; j++) {
-        if (first[j] < 0 || first[j] + taps > width) {
-            PyErr_SetString(PyExc_ValueError, "an output's taps reach outside the row");
-            goto done;
-        }
-    }
+    if (taps_inside(&a, width, LANES, "row") < 0)
+        goto done;
     row = malloc((size_t)(width > 0 ? width : 1) * sizeof(float));
     if (!row) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    column_pass((const uint8_t *)plane.buf, rows, width, plane.strides[0], first, (const float *)weights.buf, taps,
-                (float *)out.buf, row);
+    column_pass((const uint8_t *)plane->buf, height, width, plane->strides[0], (const int32_t *)a.starts.buf,
+                (const float *)a.weights.buf, a.taps, (float *)a.out.buf, row);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
     free(row);
-    if (plane.obj)
-        PyBuffer_Release(&plane);
-    if (starts.obj)
-        PyBuffer_Release(&starts);
-    if (weights.obj)
-        PyBuffer_Release(&weights);
-    if (out.obj)
-        PyBuffer_Release(&out);
+    release(&a);
     return result;
 }
 
 /* rows(partial, starts, weights, out): out[i, c] = sum_k weights[i, k] * partial[starts[i] + k, c].
- * partial: rows x 64 float32, contiguous (what columns() wrote); starts: 64 int32; weights: 64 x taps float32,
- * contiguous; out: 64 x 64 float32, contiguous. */
+ * partial: rows x 64 float32, contiguous (what columns() wrote); out: 64 x 64. */
 static PyObject *rows(PyObject *self, PyObject *args) {
-    PyObject *partial_obj, *starts_obj, *weights_obj, *out_obj;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OOOO", &partial_obj, &starts_obj, &weights_obj, &out_obj))
-        return NULL;
-    Py_buffer partial = {0}, starts = {0}, weights = {0}, out = {0};
+    Args a = {0};
     PyObject *result = NULL;
-    if (PyObject_GetBuffer(partial_obj, &partial, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+    (void)self;
+    if (acquire(args, &a, PyBUF_C_CONTIGUOUS) < 0)
         goto done;
-    if (PyObject_GetBuffer(starts_obj, &starts, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        goto done;
-    if (PyObject_GetBuffer(weights_obj, &weights, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        goto done;
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
-        goto done;
-    if (!typed(&partial, "f", 4) || partial.len % (OUTPUTS * 4)) {
+    if (!typed(&a.source, "f", 4) || a.source.len % (OUTPUTS * 4)) {
         PyErr_SetString(PyExc_ValueError, "partial must be rows x 64 float32");
         goto done;
     }
-    Py_ssize_t count = partial.len / (OUTPUTS * 4);
-    if (!typed(&starts, "i", 4) || starts.len != OUTPUTS * 4) {
-        PyErr_SetString(PyExc_ValueError, "starts must be 64 int32");
-        goto done;
-    }
-    Py_ssize_t taps = weights.len / (OUTPUTS * 4);
-    if (!typed(&weights, "f", 4) || taps <= 0 || weights.len != taps * OUTPUTS * 4) {
-        PyErr_SetString(PyExc_ValueError, "weights must be 64 rows of float32");
-        goto done;
-    }
-    if (!typed(&out, "f", 4) || out.len != OUTPUTS * OUTPUTS * 4) {
+    if (!typed(&a.out, "f", 4) || a.out.len != OUTPUTS * OUTPUTS * 4) {
         PyErr_SetString(PyExc_ValueError, "out must be 64 x 64 float32");
         goto done;
     }
-    const int32_t *first = (const int32_t *)starts.buf;
-    for (int i = 0; i < OUTPUTS; i++) {
-        if (first[i] < 0 || first[i] + taps > count) {
-            PyErr_SetString(PyExc_ValueError, "an output's taps reach outside the column");
-            goto done;
-        }
-    }
+    if (taps_inside(&a, a.source.len / (OUTPUTS * 4), 1, "column") < 0)
+        goto done;
     Py_BEGIN_ALLOW_THREADS
-    row_pass((const float *)partial.buf, first, (const float *)weights.buf, taps, (float *)out.buf);
+    row_pass((const float *)a.source.buf, (const int32_t *)a.starts.buf, (const float *)a.weights.buf, a.taps,
+             (float *)a.out.buf);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
-    if (partial.obj)
-        PyBuffer_Release(&partial);
-    if (starts.obj)
-        PyBuffer_Release(&starts);
-    if (weights.obj)
-        PyBuffer_Release(&weights);
-    if (out.obj)
-        PyBuffer_Release(&out);
+    release(&a);
     return result;
 }
 
