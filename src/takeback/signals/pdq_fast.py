@@ -179,20 +179,30 @@ class _Band:
     weights: npt.NDArray[np.float32]  # (stop - start) x outputs
 
 
-def _bands(operator: npt.NDArray[np.float64], outputs: int = _BAND_OUTPUTS) -> tuple[_Band, ...]:
-    """The column operator cut into bands of a few outputs each, with only the input columns each band reaches.
+def _reach(operator: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """The [start, stop) of inputs each output of `operator` reaches.
 
     Why: each of the 64 outputs reaches about two filter windows (n/32) of the n inputs, so a dense product spends
     nine-tenths of its work multiplying by zero.  Weights below a billionth of the largest are the running sums'
     rounding residue, not the filter, and are left out.
     """
     floor = float(np.abs(operator).max()) * 1e-9
+    spans = []
+    for row in operator:
+        reached = np.flatnonzero(np.abs(row) > floor)
+        spans.append((int(reached[0]), int(reached[-1]) + 1))
+    return spans
+
+
+def _bands(operator: npt.NDArray[np.float64], outputs: int = _BAND_OUTPUTS) -> tuple[_Band, ...]:
+    """The column operator cut into bands of a few outputs each, with only the input columns each band reaches."""
+    spans = _reach(operator)
     bands = []
     for first in range(0, operator.shape[0], outputs):
-        block = operator[first : first + outputs]
-        reached = np.flatnonzero((np.abs(block) > floor).any(axis=0))
-        start, stop = int(reached[0]), int(reached[-1]) + 1
-        bands.append(_Band(first, start, stop, np.ascontiguousarray(block[:, start:stop].T, dtype=np.float32)))
+        start = min(span[0] for span in spans[first : first + outputs])
+        stop = max(span[1] for span in spans[first : first + outputs])
+        block = operator[first : first + outputs, start:stop]
+        bands.append(_Band(first, start, stop, np.ascontiguousarray(block.T, dtype=np.float32)))
     return tuple(bands)
 
 
@@ -207,11 +217,7 @@ class _Taps:
 
 def _taps(operator: npt.NDArray[np.float64]) -> _Taps | None:
     """None when the padded taps would not fit in a row (planes narrower than a few dozen pixels)."""
-    floor = float(np.abs(operator).max()) * 1e-9
-    spans = []
-    for row in operator:
-        reached = np.flatnonzero(np.abs(row) > floor)
-        spans.append((int(reached[0]), int(reached[-1]) + 1))
+    spans = _reach(operator)
     width = operator.shape[1]
     taps = -(-max(stop - start for start, stop in spans) // _LANES) * _LANES
     if taps > width:
@@ -244,13 +250,14 @@ class PlaneHasher:
         self.height = height
         self.width = width
         operator = smooth_operator if smooth else full_operator
-        self._rows = operator(height).astype(np.float32)
+        rows = operator(height)
+        self._rows = rows.astype(np.float32)
         self._columns = operator(width)
         self._bands = _bands(self._columns)
         self._mirrored_bands: tuple[_Band, ...] | None = None
         native = NATIVE_PASSES and min(height, width) >= pdq.MIN_HASHABLE_DIM
         self._taps = _taps(self._columns) if native else None
-        self._row_taps = _taps(operator(height)) if native else None
+        self._row_taps = _taps(rows) if native else None
         self._block = np.empty((64, 64), dtype=np.float32)
         self._mirrored_taps: _Taps | None = None
         # The numpy pass's float copy of a plane: made on first use, never with the C pass.
