@@ -23,8 +23,8 @@ byte-identical copies in separate files, so a single ``hash_paths`` call sees a 
 nothing is deduplicated.  Extra folders given on the command line are added once.
 
 The reference's own libraries (pdqhash, scikit-image for the photo set) are imported inside the functions that
-use them: ``hash_paths`` starts its workers with "spawn", which re-imports this script in each of them, and the
-reference's imports are no part of takeback's start-up.
+use them: ``hash_paths`` forks its workers on Linux but spawns them elsewhere (or while another thread runs), and a
+spawned worker re-imports this script, so the reference's imports stay out of takeback's start-up either way.
 
 Also printed: how far takeback's PDQ hashes are from the reference hashes (``takeback.signals.pdq.hamming``)
 for photos whose reference quality is >= 50.
@@ -75,7 +75,7 @@ class Reference:
 
 def reference_hash(path: str) -> Reference:
     """The reference path for one file (module level so that pool workers can run it)."""
-    import pdqhash  # here, not at the top: takeback's spawned workers re-import this script (see the docstring)
+    import pdqhash  # here, not at the top: a spawned takeback worker re-imports this script (see the docstring)
 
     try:
         data = Path(path).read_bytes()

@@ -16,8 +16,9 @@ Like for like, the takeback rows above hash one frame per second and nothing els
 2 workers, so the modes' cost is measured in the same run.
 
 vpdq, PyAV's version query and scikit-image (for the sample media) are imported inside the functions that use them:
-``hash_paths`` starts its workers with "spawn", which re-imports this script in each of them, and the reference's
-libraries are no part of takeback's start-up (the workers import PyAV themselves when they open the video).
+``hash_paths`` forks its workers on Linux but spawns them elsewhere (or while another thread runs), and a spawned
+worker re-imports this script, so the reference's libraries stay out of takeback's start-up either way (a forked
+worker inherits the PyAV the parent loaded to probe the video; a spawned one imports it when it opens the video).
 
 Untimed warm-up before any timer: the file is read once (page cache), the modules are imported and takeback
 hashes the first 2 seconds in-process.  Printed: seconds, realtime factor (video duration / seconds), ratio to

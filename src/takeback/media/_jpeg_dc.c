@@ -31,12 +31,18 @@
 /* One table in the block the caller hands over: a defined flag, 16 code counts, 256 symbols. */
 #define TABLE_BYTES 273
 
-/* A lookup entry: bits 0-4 the bits consumed (code plus magnitude bits, at most 26 for the pair of an 11-bit
- * window and a 15-bit magnitude), bits 5-11 the coefficient advance (run + 1, 16 for ZRL, 64 for end of block).
- * 0 means the code is longer than FAST_BITS (or not a code): the slow path decides. */
+/* A lookup entry.  `used`: the bits consumed (code plus magnitude bits, at most 26 for the pair of an 11-bit window
+ * and a 15-bit magnitude); 0 means the code is longer than FAST_BITS (or not a code) and the slow path decides.
+ * `advance`: for AC, how far the coefficient index moves (run + 1, 16 for ZRL, 64 for end of block); for DC, the
+ * magnitude size.  Two bytes rather than bit fields of one 16-bit word: the shift by `used` then waits only for
+ * the load, not for a mask after it, and that shift is on the path every code of the scan waits for. */
 typedef struct {
-    uint16_t pair[FAST_SIZE];   /* AC: one code, or two when the second also lies inside the window */
-    uint16_t single[FAST_SIZE]; /* AC: exactly one code; DC: code length | magnitude size << 5 */
+    uint8_t used, advance;
+} Entry;
+
+typedef struct {
+    Entry pair[FAST_SIZE];   /* AC: one code, or two when the second also lies inside the window */
+    Entry single[FAST_SIZE]; /* AC: exactly one code; DC: the code's length and magnitude size */
     int32_t maxcode[18];        /* canonical decoding of long codes, as libjpeg's jpeg_huff_decode */
     int32_t valoffset[18];
     uint8_t values[256];
@@ -56,6 +62,12 @@ enum {
     ERR_COEFFICIENT = 5, /* a DC value far outside what any 8-bit picture produces */
     ERR_MEMORY = 6,
 };
+
+#if defined(_MSC_VER)
+#define ALWAYS_INLINE __forceinline
+#else
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#endif
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define FROM_BE64(x) (x)
@@ -126,19 +138,19 @@ static int build_table(HuffTable *t, const uint8_t *counts, const uint8_t *symbo
         if (!win_len[w]) continue;
         int sym = win_sym[w];
         if (is_dc) {
-            t->single[w] = (uint16_t)(win_len[w] | (sym << 5));
+            t->single[w] = (Entry){win_len[w], (uint8_t)sym};
             continue;
         }
         int used = win_len[w] + (sym & 15);
         int advance = ac_advance(sym);
-        uint16_t one = (uint16_t)(used | (advance << 5));
+        Entry one = {(uint8_t)used, (uint8_t)advance};
         t->single[w] = one;
         t->pair[w] = one;
         if (advance == 64 || used >= FAST_BITS) continue;
         int rest = (w << used) & (FAST_SIZE - 1); /* the window after the first code, known bits on top */
         if (!win_len[rest] || win_len[rest] > FAST_BITS - used) continue;
         int sym2 = win_sym[rest];
-        t->pair[w] = (uint16_t)((used + win_len[rest] + (sym2 & 15)) | ((advance + ac_advance(sym2)) << 5));
+        t->pair[w] = (Entry){(uint8_t)(used + win_len[rest] + (sym2 & 15)), (uint8_t)(advance + ac_advance(sym2))};
     }
     t->defined = 1;
     return OK;
@@ -218,6 +230,38 @@ typedef struct {
         nbits |= 56;                                \
     } while (0)
 
+/* Skips AC codes from coefficient k until the index reaches `limit`, two at a time where `pairs`.  Returns the new
+ * index, or -1 on a bit pattern that is no code.  Inlined, so the bit reader's state stays in registers. */
+static ALWAYS_INLINE int skip_ac(const HuffTable *ac, int pairs, int k, int limit, const uint8_t *clean,
+                                 uint64_t *acc_io, unsigned *nbits_io, size_t *pos_io) {
+    const Entry *table = pairs ? ac->pair : ac->single; /* a constant after inlining: an offset in the load */
+    uint64_t acc = *acc_io;
+    unsigned nbits = *nbits_io;
+    size_t pos = *pos_io;
+    while (k < limit) {
+        /* The window is read before the refill: at least 25 bits are left from the last one. */
+        Entry e = table[acc >> (64 - FAST_BITS)];
+        REFILL();
+        if (e.used) {
+            acc <<= e.used;
+            nbits -= e.used;
+            k += e.advance;
+        } else {
+            int symbol;
+            int l = slow_code(ac, acc, &symbol);
+            if (!l) return -1;
+            int size_bits = symbol & 15;
+            acc <<= l + size_bits;
+            nbits -= (unsigned)(l + size_bits);
+            k += ac_advance(symbol);
+        }
+    }
+    *acc_io = acc;
+    *nbits_io = nbits;
+    *pos_io = pos;
+    return k;
+}
+
 /* Decodes every MCU into job->out.  *end: the offset of the code byte of the marker that ended the scan. */
 static int decode(const Job *job, uint8_t *clean, size_t *end) {
     size_t at = job->start;
@@ -241,11 +285,11 @@ static int decode(const Job *job, uint8_t *clean, size_t *end) {
                 const BlockPlan *p = &job->plan[b];
                 const HuffTable *dc = job->dc[p->dc_table];
                 REFILL();
-                unsigned entry = dc->single[acc >> (64 - FAST_BITS)];
+                Entry entry = dc->single[acc >> (64 - FAST_BITS)];
                 unsigned length, size;
-                if (entry) {
-                    length = entry & 31;
-                    size = entry >> 5;
+                if (entry.used) {
+                    length = entry.used;
+                    size = entry.advance;
                 } else {
                     int symbol;
                     length = (unsigned)slow_code(dc, acc, &symbol);
@@ -272,26 +316,12 @@ static int decode(const Job *job, uint8_t *clean, size_t *end) {
                     }
                 }
                 const HuffTable *ac = job->ac[p->ac_table];
-                int k = 1;
-                while (k < 64) {
-                    /* The window is read before the refill: at least 25 bits are left from the last one. */
-                    unsigned e = (k < 48 ? ac->pair : ac->single)[acc >> (64 - FAST_BITS)];
-                    REFILL();
-                    if (e) {
-                        unsigned used = e & 31;
-                        acc <<= used;
-                        nbits -= used;
-                        k += (int)(e >> 5);
-                    } else {
-                        int symbol;
-                        int l = slow_code(ac, acc, &symbol);
-                        if (!l) return ERR_CODE;
-                        int size_bits = symbol & 15;
-                        acc <<= l + size_bits;
-                        nbits -= (unsigned)(l + size_bits);
-                        k += ac_advance(symbol);
-                    }
-                }
+                /* Pairs while the first code cannot end the block by count (k + 16 <= 63), then single codes.
+                 * Two loops rather than one that picks its table by k: a predicted branch keeps the choice off
+                 * the chain of dependent loads, where a conditional move would lengthen it. */
+                int k = skip_ac(ac, 1, 1, 48, clean, &acc, &nbits, &pos);
+                if (k >= 0) k = skip_ac(ac, 0, k, 64, clean, &acc, &nbits, &pos);
+                if (k < 0) return ERR_CODE;
             }
             if (pos * 8 - nbits > seg * 8) return ERR_OVERRUN;
         }
