@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from takeback import samples
-from takeback.signals import dihedral, pdq, regions
+from takeback.signals import dihedral, pdq, pdq_fast, regions
 from takeback.signals.photo import hash_image
 from takeback.signals.variants import Mode, hash_image_variants
 
@@ -39,7 +39,7 @@ def _small(name: str, width: int) -> np.ndarray:
 
 def _transformed(rgb: np.ndarray) -> list[pdq.PdqHash]:
     plane = regions.Plane.of_array(pdq.luma_from_rgb(rgb))
-    return [dihedral.hash_buffer(b) for b in dihedral.expand_buffers(regions.buffers(plane, flips=True))]
+    return [pdq_fast.hash_buffer(b) for b in dihedral.expand_buffers(regions.buffers(plane, flips=True))]
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "rocket"])

@@ -75,7 +75,7 @@ def _only_ties_differ(
     blocks = [b.astype(np.float64) for b in (our_block, their_block)]
     if limited:
         blocks = [(b - 16.0) * (255.0 / 219.0) for b in blocks]
-    a, b = ((pdq_fast._DCT64 @ block @ pdq_fast._DCT64.T).ravel() for block in blocks)
+    a, b = ((pdq_fast.DCT64 @ block @ pdq_fast.DCT64.T).ravel() for block in blocks)
     slack = 2 * float(np.abs(a - b).max()) + 1e-6 * float(np.abs(b).max())
     median = np.partition(b, pdq._MEDIAN_INDEX)[pdq._MEDIAN_INDEX]
     differ = np.flatnonzero(pdq.hex_to_bits(ours.hex) != pdq.hex_to_bits(theirs.hex))

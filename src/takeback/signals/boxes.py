@@ -1,7 +1,7 @@
 """PDQ of many sub-boxes of one plane at once: the grid of crops both sides hash (`signals.crops`).
 
 A crop grid means hundreds of boxes per picture (on the query side ~1,150), and the per-box path
-(`regions.buffers` then `dihedral.hash_buffer`: two matrix products for the 64x64 buffer, then the DCT) would
+(`regions.buffers` then `pdq_fast.hash_buffer`: two matrix products for the 64x64 buffer, then the DCT) would
 redo the same work for every box that shares a row span or a column span.  PDQ is separable: the 16x16 DCT
 coefficients of a box are ``(D R_rows) X (D R_cols)ᵀ``, where ``R`` is the box's blur-and-decimate operator
 along one axis (the reference's geometry for the box's own full size, `pdq_fast.reduced_operator`) and ``D``
@@ -19,13 +19,11 @@ import numpy as np
 import numpy.typing as npt
 
 from takeback.signals import pdq
-from takeback.signals.pdq_fast import reduced_operator
+from takeback.signals.pdq_fast import DCT64, reduced_operator
 from takeback.signals.regions import Plane, axis_span
 
 Span = tuple[int, int]
 Float64Array = npt.NDArray[np.float64]
-
-_DCT64 = pdq.dct_matrix().astype(np.float64)
 
 
 def _operators(plane: Plane, spans: Sequence[Span], axis: int, dct: bool) -> Float64Array:
@@ -36,7 +34,7 @@ def _operators(plane: Plane, spans: Sequence[Span], axis: int, dct: bool) -> Flo
     for k, (start, stop) in enumerate(spans):
         length, block, reverse = axis_span(full, reduced, plane.block, start, stop, plane.reversed_axes[axis])
         op = reduced_operator(length, stop - start, block, reverse)
-        out[k, :, start:stop] = _DCT64 @ op if dct else op
+        out[k, :, start:stop] = DCT64 @ op if dct else op
     return out
 
 
@@ -50,7 +48,7 @@ def grid_coefficients(plane: Plane, rows: Sequence[Span], cols: Sequence[Span]) 
 
 def grid_buffers(plane: Plane, rows: Sequence[Span], cols: Sequence[Span]) -> Float64Array:
     """(len(rows), len(cols), 64, 64) PDQ buffers (blurred and decimated) of every box: what the quality score and
-    `dihedral.hash_buffer` need.  Sixteen times the work of `grid_coefficients`: for the few bank boxes only."""
+    `pdq_fast.hash_buffer` need.  Sixteen times the work of `grid_coefficients`: for the few bank boxes only."""
     luma = np.asarray(plane.luma, dtype=np.float64)
     left = _operators(plane, rows, 0, dct=False) @ luma  # (r, 64, W)
     right = np.swapaxes(_operators(plane, cols, 1, dct=False), 1, 2)  # (c, W, 64)

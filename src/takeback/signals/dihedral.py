@@ -89,15 +89,3 @@ def expand_buffers(flips: dict[tuple[bool, bool], Float64Array]) -> list[Float64
     lr = flips[(False, True)]
     both = flips[(True, True)]
     return [ident, lr.T, both, ud.T, ud, lr, ident.T, both.T]
-
-
-def hash_buffer(buf: Float64Array) -> pdq.PdqHash:
-    """PDQ bits and quality of one 64x64 blurred-and-decimated buffer (float64 DCT, as `pdq_fast` does)."""
-    dct = _DCT64
-    quality = int(pdq.quality_64(buf[None].astype(np.float32))[0])
-    coeffs = dct @ buf @ dct.T
-    bits = pdq.bits_from_dct(coeffs[None].astype(np.float32))[0]
-    return pdq.PdqHash(pdq.bits_to_hex(bits), quality)
-
-
-_DCT64 = pdq.dct_matrix().astype(np.float64)

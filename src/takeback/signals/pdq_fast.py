@@ -39,7 +39,8 @@ NATIVE_PASSES = _pdq_frame is not None
 #: The C column pass sums this many taps at a time; each output's weights are padded to a multiple of it.
 _LANES = 8
 
-_DCT64 = pdq.dct_matrix().astype(np.float64)
+#: PDQ's 16x64 DCT matrix in float64, for the fast paths' products.
+DCT64 = pdq.dct_matrix().astype(np.float64)
 
 
 def _box_bounds(n: int, window: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -136,9 +137,15 @@ def reduced_operator(
     return base @ u
 
 
-def _hash_from_buffer(buf: npt.NDArray[np.float64]) -> pdq.PdqHash:
+def hash_buffer(buf: npt.NDArray[np.float64]) -> pdq.PdqHash:
+    """PDQ bits and quality of one 64x64 blurred-and-decimated buffer.
+
+    One definition for every fast path (photos, video frames, the flipped, cropped and framed variants), so a
+    variant's hash and the plain hash of the same pixels cannot drift apart: the DCT in float64, the quality and
+    the median threshold in float32 as the reference computes them.
+    """
     quality = int(pdq.quality_64(buf[None].astype(np.float32))[0])
-    coeffs = _DCT64 @ buf @ _DCT64.T
+    coeffs = DCT64 @ buf @ DCT64.T
     bits = pdq.bits_from_dct(coeffs[None].astype(np.float32))[0]
     return pdq.PdqHash(pdq.bits_to_hex(bits), quality)
 
@@ -164,7 +171,7 @@ def hash_reduced(
     rows = reduced_operator(full_h, h, block, reversed_axes[0])
     cols = reduced_operator(full_w, w, block, reversed_axes[1])
     buf = rows @ (np.asarray(luma, dtype=np.float64) @ cols.T)
-    return _hash_from_buffer(buf)
+    return hash_buffer(buf)
 
 
 #: Outputs per band in `PlaneHasher`: 4 keeps each band ~4/64 of the width plus two filter windows wide.
@@ -320,7 +327,7 @@ class PlaneHasher:
             buf = (self._rows @ self._partial).astype(np.float64)
         if limited_range:
             buf = (buf - 16.0) * (255.0 / 219.0)
-        return _hash_from_buffer(buf)
+        return hash_buffer(buf)
 
 
 class FrameHashers:
@@ -358,4 +365,4 @@ def hash_full_blocked(rows_of_luma: npt.NDArray[np.uint8], block: int = 512) -> 
     for start in range(0, full_h, block):
         part = rows_of_luma[start : start + block].astype(np.float32) @ cols.T.astype(np.float32)
         acc += rows[:, start : start + block] @ part.astype(np.float64)
-    return _hash_from_buffer(acc)
+    return hash_buffer(acc)

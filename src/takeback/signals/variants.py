@@ -137,10 +137,10 @@ def bank_variants(
     if not modes or not hashable(whole, plane):
         return out
     flips = buffers(plane, flips=Mode.DIHEDRAL in modes)
-    floor = min(MIN_VARIANT_QUALITY, dihedral.hash_buffer(_limited(flips[(False, False)], limited_range)).quality)
+    floor = min(MIN_VARIANT_QUALITY, pdq_fast.hash_buffer(_limited(flips[(False, False)], limited_range)).quality)
 
     def keep(name: str, buf: npt.NDArray[np.float64]) -> None:
-        h = dihedral.hash_buffer(_limited(buf, limited_range))
+        h = pdq_fast.hash_buffer(_limited(buf, limited_range))
         if h.quality >= floor and h.hex not in seen:
             seen.add(h.hex)
             out.append(Variant(name, h.hex, h.quality))
@@ -188,11 +188,11 @@ def query_variants(
     if content is not None and not hashable(content, plane):
         content = None
     if content is not None:
-        h = dihedral.hash_buffer(_limited(buffers(plane, content)[(False, False)], limited_range))
+        h = pdq_fast.hash_buffer(_limited(buffers(plane, content)[(False, False)], limited_range))
         if h.quality > 0:
             out.append(Variant("border", h.hex, h.quality))
     if Mode.SMOOTH in modes and hashable(content or plane.box, plane):
-        h = dihedral.hash_buffer(_limited(buffers(plane, content, smooth=True)[(False, False)], limited_range))
+        h = pdq_fast.hash_buffer(_limited(buffers(plane, content, smooth=True)[(False, False)], limited_range))
         if h.quality > 0:
             out.append(Variant("smooth", h.hex, h.quality))
     if Mode.GRID in modes:
@@ -203,7 +203,7 @@ def query_variants(
 def _query_grid(plane: Plane, box: Box, limited_range: bool) -> list[Variant]:
     if not hashable(box, plane):
         return []
-    quality = dihedral.hash_buffer(_limited(buffers(plane, box)[(False, False)], limited_range)).quality
+    quality = pdq_fast.hash_buffer(_limited(buffers(plane, box)[(False, False)], limited_range)).quality
     if quality <= 0:
         return []
     cuts = crops.axis_cuts(crops.QUERY_GRID)
