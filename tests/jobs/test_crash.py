@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,66 +23,12 @@ from sqlalchemy import text
 from takeback.jobs import prepare
 from takeback.store.db import make_engine
 from tests.jobs.conftest import create_probe_table, job_settings
-
-REPO = Path(__file__).resolve().parents[2]
-DEADLINE_S = 30.0
+from tests.jobs.processes import REPO, Proc, wait_until
 
 
-class Worker:
-    """`takeback worker` in its own process; ``ready`` waits for its start-up line on stderr."""
-
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from takeback.cli import run; run()", "worker", *args],
-            env=env,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.log: list[str] = []
-        self._ready: queue.Queue[bool] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if "worker ready" in line:
-                self._ready.put(True)
-        self._ready.put(False)
-
-    def ready(self) -> None:
-        try:
-            ok = self._ready.get(timeout=DEADLINE_S)
-        except queue.Empty:
-            ok = False
-        if not ok:
-            self.stop()
-            pytest.fail("worker did not start:\n" + "".join(self.log[-40:]))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def wait_until(what: str, condition: Callable[[], bool], workers: list[Worker]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            logs = "\n".join("".join(w.log[-30:]) for w in workers)
-            pytest.fail(f"timed out waiting until {what}\n{logs}")
-        time.sleep(0.05)  # polling a condition with a deadline, not sleeping in place of it
+def worker(env: dict[str, str], *args: str) -> Proc:
+    """`takeback worker` in its own process."""
+    return Proc([sys.executable, "-c", "from takeback.cli import run; run()", "worker", *args], env)
 
 
 @pytest.fixture
@@ -147,8 +89,8 @@ def test_killed_workers_jobs_are_retried_and_their_effects_happen_once(
         with engine.connect() as connection:
             return [tuple(r) for r in connection.execute(text("SELECT name, pid FROM probe_effects ORDER BY name"))]
 
-    first = Worker(env, "--queues", "probe", "--concurrency", "2")
-    second: Worker | None = None
+    first = worker(env, "--queues", "probe", "--concurrency", "2")
+    second: Proc | None = None
     try:
         first.ready()
         wait_until(
@@ -163,7 +105,7 @@ def test_killed_workers_jobs_are_retried_and_their_effects_happen_once(
         assert statuses() == {"before": "doing", "after": "doing"}  # left running by a dead worker
 
         (markers / "gate").touch()
-        second = Worker(env, "--queues", "probe")
+        second = worker(env, "--queues", "probe")
         second.ready()
         wait_until("both jobs succeed on worker B", lambda: statuses() == {"before": "succeeded", "after": "succeeded"},
                    [first, second])  # fmt: skip

@@ -20,12 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
 import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +35,7 @@ from takeback.jobs import load_tasks, prepare
 from takeback.jobs.local import LocalBackend
 from takeback.store.db import make_engine, session_factory, upgrade
 from tests.discover.webserver import Reply, WebServer
+from tests.jobs.processes import REPO, Proc, wait_until
 from tests.jobs.real_tasks import (
     QUIET_CRONS,
     RECIPIENT,
@@ -55,65 +52,10 @@ from tests.jobs.real_tasks import (
     week_old_scan,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-DEADLINE_S = 60.0
 
-
-class Proc:
-    """``takeback …`` (through the loopback launcher) in its own process; stderr kept for failure messages."""
-
-    def __init__(self, env: dict[str, str], origin: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.jobs.loopback_cli", origin, *args],
-            env=env,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.log: list[str] = []
-        self._ready: queue.Queue[bool] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if "worker ready" in line:
-                self._ready.put(True)
-        self._ready.put(False)
-
-    def ready(self) -> None:
-        try:
-            ok = self._ready.get(timeout=DEADLINE_S)
-        except queue.Empty:
-            ok = False
-        if not ok:
-            self.stop()
-            pytest.fail("worker did not start:\n" + "".join(self.log[-40:]))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def wait_until(what: str, condition: Callable[[], bool], procs: list[Proc]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            logs = "\n".join("".join(p.log[-30:]) for p in procs)
-            pytest.fail(f"timed out waiting until {what}\n{logs}")
-        time.sleep(0.05)  # polling a condition with a deadline, not sleeping in place of it
+def launch(env: dict[str, str], origin: str, *args: str) -> Proc:
+    """``takeback …`` through the loopback launcher, in its own process."""
+    return Proc([sys.executable, "-m", "tests.jobs.loopback_cli", origin, *args], env)
 
 
 def base_env(url: str, tmp_path: Path, box: Mailbox, backend: str) -> dict[str, str]:
@@ -200,7 +142,7 @@ def kill_and_retry(
     release: Callable[[], None],
 ) -> None:  # fmt: skip
     """Worker A runs the job until ``mid_job``; kill -9; ``release`` the servers; worker B completes the job."""
-    first = Proc(env, origin, "worker", "--queues", queue_name)
+    first = launch(env, origin, "worker", "--queues", queue_name)
     second: Proc | None = None
     try:
         first.ready()
@@ -210,7 +152,7 @@ def kill_and_retry(
         assert first.proc.returncode == -signal.SIGKILL
         assert jobs.status(job_id) == "doing"  # left running by a dead worker
         release()
-        second = Proc(env, origin, "worker", "--queues", queue_name)
+        second = launch(env, origin, "worker", "--queues", queue_name)
         second.ready()
         wait_until("worker B completes the job", lambda: jobs.status(job_id) == "succeeded", [first, second])
     finally:
@@ -288,7 +230,7 @@ def run_once_and_kill(
     env: dict[str, str], origin: str, task: str, payload: dict[str, Any], mid_job: Callable[[], bool]
 ) -> None:
     """``takeback jobs schedule TASK`` (local backend: runs the job in its own process), killed at ``mid_job``."""
-    proc = Proc(env, origin, "jobs", "schedule", task, "--payload", json.dumps(payload))
+    proc = launch(env, origin, "jobs", "schedule", task, "--payload", json.dumps(payload))
     try:
         wait_until("the job is in the middle of its work", mid_job, [proc])
     finally:
